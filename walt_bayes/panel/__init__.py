@@ -1,0 +1,1 @@
+"""Directed dyad-year panels: the embedded Middle East case data and the global COW panel."""
