@@ -1,0 +1,88 @@
+"""Convergence diagnostics: R-hat, bulk/tail ESS and divergences, via ArviZ.
+
+Thresholds follow current practice (Vehtari et al. 2021): R-hat ≤ 1.01 and
+bulk and tail ESS ≥ 400 for every named parameter, and no divergent
+transitions.  Failures are reported, never hidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+#: Interval probability used in every table (WALT_HYPOTHESES.md: 94% HDI).
+CI_PROB = 0.94
+
+#: Prefixes of the parameters users interpret (the "named" parameters).
+NAMED_PREFIXES = ("beta_", "gamma_", "delta_", "lambda_0", "mu_alpha", "sigma_", "tau_beta", "control_")
+
+
+def named_parameters(posterior) -> list[str]:
+    """Names of the interpretable parameters in a posterior (no raw z offsets)."""
+    return [v for v in posterior.data_vars if str(v).startswith(NAMED_PREFIXES)]
+
+
+@dataclass
+class Convergence:
+    """Summary of sampler health for one fit."""
+
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    divergences: int
+    draws: int
+    chains: int
+    worst_rhat: str = ""
+    worst_ess: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["ok"] = self.ok
+        return out
+
+
+def summary_table(idata, var_names: list[str] | None = None) -> pd.DataFrame:
+    """ArviZ summary (mean, sd, 94% HDI, ESS, R-hat) of the named parameters."""
+    posterior = idata["posterior"]
+    names = var_names or named_parameters(posterior)
+    return az.summary(idata, var_names=names, ci_prob=CI_PROB, ci_kind="hdi", round_to="none")
+
+
+def check_convergence(idata, summary: pd.DataFrame | None = None) -> Convergence:
+    """Compute convergence figures and list every threshold that fails."""
+    summary = summary if summary is not None else summary_table(idata)
+    stats = idata["sample_stats"]
+    divergences = int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0
+    rhat = summary["r_hat"].astype(float)
+    bulk = summary["ess_bulk"].astype(float)
+    tail = summary["ess_tail"].astype(float)
+    post = idata["posterior"]
+    conv = Convergence(
+        max_rhat=float(rhat.max()),
+        min_ess_bulk=float(bulk.min()),
+        min_ess_tail=float(tail.min()),
+        divergences=divergences,
+        draws=int(post.sizes["draw"]),
+        chains=int(post.sizes["chain"]),
+        worst_rhat=str(rhat.idxmax()),
+        worst_ess=str(bulk.idxmin()),
+    )
+    if not conv.max_rhat <= RHAT_MAX:
+        conv.problems.append(f"R-hat {conv.max_rhat:.3f} > {RHAT_MAX} ({conv.worst_rhat})")
+    if not conv.min_ess_bulk >= ESS_MIN:
+        conv.problems.append(f"bulk ESS {conv.min_ess_bulk:.0f} < {ESS_MIN} ({conv.worst_ess})")
+    if not conv.min_ess_tail >= ESS_MIN:
+        conv.problems.append(f"tail ESS {conv.min_ess_tail:.0f} < {ESS_MIN} ({tail.idxmin()})")
+    if divergences:
+        conv.problems.append(f"{divergences} divergent transitions")
+    return conv

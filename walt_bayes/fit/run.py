@@ -1,0 +1,154 @@
+"""Sample a model and assemble a complete fit (MODEL.md "What every fit stores")."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+import walt_bayes
+from walt_bayes.fit.diagnostics import Convergence, check_convergence, summary_table
+from walt_bayes.fit.fitfile import FORMAT, library_versions
+from walt_bayes.model.build import build_model
+from walt_bayes.model.design import Design, build_design
+from walt_bayes.spec import ModelSpec
+
+
+@dataclass
+class FitResult:
+    """A finished fit: the DataTree, its summary table and convergence figures."""
+
+    idata: xr.DataTree
+    summary: pd.DataFrame
+    convergence: Convergence
+    design: Design
+
+
+def derived_seeds(seed: int) -> dict[str, int]:
+    """Integer seeds for each random stage, derived from the user's one seed."""
+    children = np.random.SeedSequence(int(seed)).spawn(3)
+    names = ("sample", "prior", "posterior_predictive")
+    return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}
+
+
+def fit_model(
+    panel: pd.DataFrame,
+    spec: ModelSpec,
+    *,
+    data_name: str,
+    data_sha256: str,
+    seed: int,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    sampler: str | None = None,
+    cores: int | None = None,
+    progressbar: bool = True,
+) -> FitResult:
+    """Build the design and model, sample, and collect every group a fit stores.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Directed dyad-year panel (the column contract of :mod:`walt_bayes.panel.columns`).
+    spec : ModelSpec
+        Theory variant; sampler settings default to the spec's.
+    data_name, data_sha256 : str
+        Provenance of the panel, stored in the fit.
+    seed : int
+        The one integer seed; same spec, data and seed give identical draws.
+    draws, tune, chains, sampler, cores : optional
+        Overrides of the spec's sampler settings.
+    progressbar : bool
+        Show the sampler's progress.
+
+    Returns
+    -------
+    FitResult
+    """
+    seed = int(seed)
+    seeds = derived_seeds(seed)
+    s = spec.sampler
+    settings = {
+        "sampler": sampler or s.sampler,
+        "draws": int(draws or s.draws),
+        "tune": int(tune or s.tune),
+        "chains": int(chains or s.chains),
+        "target_accept": s.target_accept,
+        "cores": int(cores or min(os.cpu_count() or 1, chains or s.chains)),
+        "prior_draws": s.prior_draws,
+    }
+    walls: dict[str, float] = {}
+    t0 = time.perf_counter()
+    design = build_design(panel, spec, name=data_name)
+    model = build_model(design, spec)
+    walls["build"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    prior = pm.sample_prior_predictive(draws=settings["prior_draws"], model=model, random_seed=seeds["prior"])
+    walls["prior_predictive"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    idata = pm.sample(
+        draws=settings["draws"],
+        tune=settings["tune"],
+        chains=settings["chains"],
+        cores=settings["cores"],
+        random_seed=seeds["sample"],
+        nuts_sampler=settings["sampler"],
+        target_accept=settings["target_accept"],
+        progressbar=progressbar,
+        model=model,
+    )
+    walls["sampling"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    pm.sample_posterior_predictive(
+        idata, model=model, extend_inferencedata=True, random_seed=seeds["posterior_predictive"],
+        progressbar=False,
+    )
+    walls["posterior_predictive"] = time.perf_counter() - t0
+
+    for group in ("prior", "prior_predictive"):
+        if group in prior.children:
+            idata[group] = prior[group]
+    idata["constant_data"] = xr.DataTree(design.to_dataset())
+    _drop_object_stats(idata)
+
+    summary = summary_table(idata)
+    convergence = check_convergence(idata, summary)
+    idata.attrs.update(
+        {
+            "format": FORMAT,
+            "spec_name": spec.name,
+            "spec_toml": spec.source_text,
+            "data_name": data_name,
+            "data_sha256": data_sha256,
+            "walt_bayes_version": walt_bayes.__version__,
+            "versions": json.dumps(library_versions()),
+            "seed": seed,
+            "sampler": settings["sampler"],
+            "sampler_settings": json.dumps(settings),
+            "wall_times": json.dumps(walls),
+            "convergence": json.dumps(convergence.to_dict()),
+            "design_notes": json.dumps(design.notes),
+            "dropped_terms": json.dumps(design.dropped_terms),
+            "case_control": json.dumps({"used": False}),
+        }
+    )
+    return FitResult(idata=idata, summary=summary, convergence=convergence, design=design)
+
+
+def _drop_object_stats(idata: xr.DataTree) -> None:
+    """Remove object-dtype sampler stats (free-text messages) that netCDF cannot store."""
+    stats = idata["sample_stats"].to_dataset()
+    obj = [v for v in stats.data_vars if stats[v].dtype == object]
+    if obj:
+        idata["sample_stats"] = xr.DataTree(stats.drop_vars(obj))

@@ -1,0 +1,134 @@
+"""Build the joint PyMC model (blocks 1 and 2 of MODEL.md) from a design.
+
+Block 1 (latent threat): ``theta[j->i,t] = x[j->i,t] . beta[g(i)]`` with
+non-centred partial pooling ``beta[g] = mu_beta + tau_beta * z[g]``; the
+population means are the named weights ``beta_power`` … ``beta_intent``.
+Threat is measured by dispute initiation: ``P(init21) = logistic(lambda_0 + theta)``.
+
+Block 2 (alliance choice): ``logit P(a) = alpha[g] + sum_t gamma_t * term_t
++ controls + dyad + year (+ offset)``, where latent terms (shared threat S,
+partner threat B, total threat faced T) are computed from the *same* threat
+draws, so threat uncertainty flows into the alliance block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from pymc_extras.prior import Prior
+
+from walt_bayes.model.design import Design
+from walt_bayes.spec import ModelSpec
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return float(np.log(p / (1 - p)))
+
+
+def _scalar(spec: ModelSpec, name: str, family: str | None = None, **data_driven: float):
+    return spec.prior(name, family, **data_driven).create_variable(name)
+
+
+def build_model(design: Design, spec: ModelSpec) -> pm.Model:
+    """The PyMC model for ``spec`` on ``design``.
+
+    Parameters
+    ----------
+    design : Design
+        Arrays from :func:`walt_bayes.model.design.build_design` (or a saved fit).
+    spec : ModelSpec
+        The theory variant: priors come from it (merged over defaults).
+
+    Returns
+    -------
+    pymc.Model
+        With observed variables ``dispute`` (block 1, when present) and ``alliance``.
+    """
+    coords = {
+        "ally_obs": np.arange(len(design.ally_y)),
+        "ally_group": design.ally_groups,
+        "dyad": design.dyads,
+        "year": design.years,
+        "control": design.control_names,
+        "term": design.terms,
+    }
+    if design.has_threat:
+        coords |= {
+            "threat_obs": np.arange(len(design.threat_y)),
+            "source": design.sources,
+            "threat_group": design.threat_groups,
+        }
+    with pm.Model(coords=coords) as model:
+        tau = _threat_block(design, spec) if design.has_threat else None
+        _alliance_block(design, spec, tau)
+    return model
+
+
+def _threat_block(design: Design, spec: ModelSpec):
+    weights = [_scalar(spec, f"beta_{s}", "beta") for s in design.sources]
+    mu_beta = pt.stack(weights)
+    X = pt.as_tensor_variable(design.threat_X)
+    if len(design.threat_groups) > 1:
+        tau_beta = _vector(spec, "tau_beta", "source")
+        z = pm.Normal("z_beta", 0.0, 1.0, dims=("threat_group", "source"))
+        beta = pm.Deterministic("beta", mu_beta + tau_beta * z, dims=("threat_group", "source"))
+        theta = (X * beta[design.threat_group]).sum(axis=1)
+    else:
+        theta = X @ mu_beta
+    lambda_0 = _scalar(spec, "lambda_0", mu=_logit(design.data_rates["init21"]))
+    eta = lambda_0 + theta
+    pm.Bernoulli("dispute", logit_p=eta, observed=design.threat_y, dims="threat_obs")
+    return pm.math.sigmoid(eta)
+
+
+def _vector(spec: ModelSpec, name: str, dim: str):
+    resolved = dict(spec.resolved_prior(name))
+    dist = resolved.pop("distribution")
+    return Prior(dist, **resolved, dims=dim).create_variable(name)
+
+
+def _alliance_block(design: Design, spec: ModelSpec, tau) -> None:
+    a = spec.alliance
+    n = len(design.ally_y)
+    mu_alpha = _scalar(spec, "mu_alpha", mu=_logit(design.data_rates["alliance"]))
+    if len(design.ally_groups) > 1:
+        sigma_alpha = _scalar(spec, "sigma_alpha")
+        z_alpha = pm.Normal("z_alpha", 0.0, 1.0, dims="ally_group")
+        alpha = pm.Deterministic("alpha", mu_alpha + sigma_alpha * z_alpha, dims="ally_group")
+        eta = alpha[design.ally_group]
+    else:
+        eta = mu_alpha * pt.ones(n)
+    # Latent threat factors, from the same draws as block 1.
+    latent = {}
+    if tau is not None and any(design.term_latent):
+        prod = tau[design.triad_ji] * tau[design.triad_jk]
+        latent["S"] = pt.zeros(n)[design.triad_ally].inc(prod)
+        if "S_persistent" in design.term_latent:
+            keep = np.flatnonzero(design.triad_persistent)
+            latent["S_persistent"] = pt.zeros(n)[design.triad_ally[keep]].inc(prod[keep])
+        latent["B"] = tau[design.partner_idx]
+        if "T" in design.term_latent:
+            total = pt.zeros(design.n_state_years)[design.threat_sy].inc(tau)
+            latent["T"] = total[design.ally_sy]
+    for t, term in enumerate(design.terms):
+        gamma = _scalar(spec, f"gamma_{term}", "gamma")
+        col = design.term_observed[:, t]
+        factor = design.term_latent[t]
+        value = col * latent[factor] if factor else col
+        eta = eta + gamma * (value - design.term_center[t]) / design.term_scale[t]
+    if design.control_names:
+        coefs = pt.stack([_scalar(spec, f"control_{c}", "control") for c in design.control_names])
+        eta = eta + pt.as_tensor_variable(design.controls) @ coefs
+    if a.dyad_intercepts and len(design.dyads) > 1:
+        sigma_dyad = _scalar(spec, "sigma_dyad")
+        z_dyad = pm.Normal("z_dyad", 0.0, 1.0, dims="dyad")
+        eta = eta + (sigma_dyad * z_dyad)[design.ally_dyad]
+    if a.year_intercepts and len(design.years) > 1:
+        sigma_year = _scalar(spec, "sigma_year")
+        z_year = pm.Normal("z_year", 0.0, 1.0, dims="year")
+        eta = eta + (sigma_year * z_year)[design.ally_year]
+    if np.any(design.ally_offset != 0):
+        eta = eta + design.ally_offset
+    pm.Bernoulli("alliance", logit_p=eta, observed=design.ally_y, dims="ally_obs")
