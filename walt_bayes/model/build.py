@@ -31,7 +31,7 @@ def _scalar(spec: ModelSpec, name: str, family: str | None = None, **data_driven
     return spec.prior(name, family, **data_driven).create_variable(name)
 
 
-def build_model(design: Design, spec: ModelSpec) -> pm.Model:
+def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False) -> pm.Model:
     """The PyMC model for ``spec`` on ``design``.
 
     Parameters
@@ -40,6 +40,9 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
         Arrays from :func:`walt_bayes.model.design.build_design` (or a saved fit).
     spec : ModelSpec
         The theory variant: priors come from it (merged over defaults).
+    keep_latent : bool
+        Also record the latent factors (S, B, T, …) as deterministics (for checks
+        and small panels; they cost one value per alliance row and draw).
 
     Returns
     -------
@@ -62,7 +65,7 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
         }
     with pm.Model(coords=coords) as model:
         tau = _threat_block(design, spec) if design.has_threat else None
-        _alliance_block(design, spec, tau)
+        _alliance_block(design, spec, tau, keep_latent)
     return model
 
 
@@ -89,7 +92,7 @@ def _vector(spec: ModelSpec, name: str, dim: str):
     return Prior(dist, **resolved, dims=dim).create_variable(name)
 
 
-def _alliance_block(design: Design, spec: ModelSpec, tau) -> None:
+def _alliance_block(design: Design, spec: ModelSpec, tau, keep_latent: bool) -> None:
     a = spec.alliance
     n = len(design.ally_y)
     mu_alpha = _scalar(spec, "mu_alpha", mu=_logit(design.data_rates["alliance"]))
@@ -112,6 +115,8 @@ def _alliance_block(design: Design, spec: ModelSpec, tau) -> None:
         if "T" in design.term_latent:
             total = pt.zeros(design.n_state_years)[design.threat_sy].inc(tau)
             latent["T"] = total[design.ally_sy]
+        if keep_latent:
+            latent = {k: pm.Deterministic(f"latent_{k}", v, dims="ally_obs") for k, v in latent.items()}
     for t, term in enumerate(design.terms):
         gamma = _scalar(spec, f"gamma_{term}", "gamma")
         col = design.term_observed[:, t]

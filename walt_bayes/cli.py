@@ -1,0 +1,304 @@
+"""The ``walt-bayes`` command line: fit, hypotheses, simulate, data, panel, …
+
+Every user error is one red line on stderr and exit status 2 (``--debug``
+shows the traceback); outputs are written atomically, so an interrupted
+command leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from walt_bayes.errors import WaltError
+
+app = typer.Typer(
+    name="walt-bayes",
+    help="Bayesian tests of Walt's balance-of-threat theory of alliances.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+_STATE = {"debug": False}
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    """Bayesian tests of Walt's balance-of-threat theory of alliances."""
+    _STATE["debug"] = debug
+
+
+def _mount_subcommands() -> None:
+    from walt_bayes.cli_data import data_app, panel_app
+
+    app.add_typer(data_app, name="data", help="List, fetch, verify and cite the real-data sources.")
+    app.add_typer(panel_app, name="panel", help="Build the global directed dyad-year panel from real data.")
+
+
+def _setup_caches() -> None:
+    """Keep PyTensor's compile cache out of the working tree."""
+    if "PYTENSOR_FLAGS" not in os.environ or "base_compiledir" not in os.environ["PYTENSOR_FLAGS"]:
+        from platformdirs import user_cache_dir
+
+        cache = Path(os.environ.get("WALT_BAYES_CACHE", user_cache_dir("walt-bayes"))) / "pytensor"
+        flags = os.environ.get("PYTENSOR_FLAGS", "")
+        os.environ["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"base_compiledir={cache}"]))
+
+
+class Fmt(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+# --------------------------------------------------------------------------- fit
+@app.command()
+def fit(
+    spec: Annotated[str, typer.Argument(help="Model spec TOML, or a variant name (e.g. balance_of_threat).")],
+    data: Annotated[str, typer.Option(help="'middle-east' (embedded) or a panel file (.parquet/.csv).")] = (
+        "middle-east"
+    ),
+    seed: Annotated[int, typer.Option(help="Integer seed: same spec, data and seed give identical draws.")] = 20260101,
+    draws: Annotated[int | None, typer.Option(min=1, help="Posterior draws per chain (default: spec).")] = None,
+    tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain (default: spec).")] = None,
+    chains: Annotated[int | None, typer.Option(min=1, help="Number of chains (default: spec).")] = None,
+    sampler: Annotated[str | None, typer.Option(help="nutpie (default) or pymc.")] = None,
+    cores: Annotated[int | None, typer.Option(min=1, help="Parallel chains (default: all cores).")] = None,
+    out: Annotated[Path, typer.Option(help="Directory under which the run directory is created.")] = Path("runs"),
+    report: Annotated[bool, typer.Option(help="Also render the HTML fit report.")] = False,
+) -> None:
+    """Fit a theory variant to a panel and write runs/<variant>-<data>-<time>/fit.nc."""
+    _setup_caches()
+    from walt_bayes.atomic import atomic_dir
+    from walt_bayes.fit.fitfile import save_fit
+    from walt_bayes.fit.run import fit_model
+    from walt_bayes.panel.datasets import load_dataset
+    from walt_bayes.spec import SAMPLERS, load_spec
+
+    if sampler is not None and sampler not in SAMPLERS:
+        raise WaltError(f"--sampler: '{sampler}' is not one of {', '.join(SAMPLERS)}")
+    model_spec = load_spec(spec)
+    dataset = load_dataset(data)
+    console.print(
+        f"[bold]walt-bayes fit[/] {model_spec.name} on [bold]{dataset.name}[/] "
+        f"({len(dataset.panel):,} directed dyad-years, sha256 {dataset.sha256[:12]}…), seed {seed}"
+    )
+    _print_priors(model_spec)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = out / f"{model_spec.name}-{dataset.name}-{stamp}"
+    t0 = time.perf_counter()
+    result = fit_model(
+        dataset.panel, model_spec, data_name=dataset.name, data_sha256=dataset.sha256, seed=seed,
+        draws=draws, tune=tune, chains=chains, sampler=sampler, cores=cores, progressbar=sys.stderr.isatty(),
+    )
+    with atomic_dir(run_dir) as tmp:
+        save_fit(result.idata, tmp / "fit.nc")
+        result.summary.to_csv(tmp / "summary.csv")
+    wall = time.perf_counter() - t0
+    for note in result.design.notes:
+        console.print(f"[dim]note: {note}[/]")
+    _print_summary(result.summary)
+    _print_convergence(result.convergence)
+    console.print(f"wall time {wall:.1f} s; fit written to [bold]{run_dir / 'fit.nc'}[/]")
+    if report:
+        _render_report([run_dir], None)
+
+
+def _print_priors(spec) -> None:
+    from walt_bayes.spec import DEFAULT_PRIORS
+
+    table = Table(title="Priors (standardised scale; intercept means default to the logit of the observed rate)")
+    table.add_column("parameter")
+    table.add_column("prior")
+    names = sorted(set(DEFAULT_PRIORS) | set(spec.priors))
+    for name in names:
+        resolved = spec.resolved_prior(name, None) if name in DEFAULT_PRIORS else spec.priors[name]
+        params = ", ".join(f"{k}={v}" for k, v in resolved.items() if k != "distribution")
+        table.add_row(name, f"{resolved['distribution']}({params or 'mu=data-driven'})")
+    console.print(table)
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _print_summary(summary) -> None:
+    table = Table(title="Posterior summary (94% HDI)")
+    for col in ("parameter", "mean", "sd", "hdi low", "hdi high", "ess bulk", "ess tail", "r_hat"):
+        table.add_column(col, justify="right" if col != "parameter" else "left")
+    for name, row in summary.iterrows():
+        lo = row.filter(like="lb").iloc[0]
+        hi = row.filter(like="ub").iloc[0]
+        rhat = float(row["r_hat"])
+        style = "red" if rhat > 1.01 or float(row["ess_bulk"]) < 400 else ""
+        table.add_row(
+            str(name), _fmt(row["mean"]), _fmt(row["sd"]), _fmt(lo), _fmt(hi),
+            f"{float(row['ess_bulk']):.0f}", f"{float(row['ess_tail']):.0f}", f"{rhat:.3f}", style=style,
+        )
+    console.print(table)
+
+
+def _print_convergence(conv) -> None:
+    line = (
+        f"max R-hat {conv.max_rhat:.3f} ({conv.worst_rhat}), min bulk ESS {conv.min_ess_bulk:.0f} "
+        f"({conv.worst_ess}), min tail ESS {conv.min_ess_tail:.0f}, divergences {conv.divergences} "
+        f"({conv.chains} chains × {conv.draws} draws)"
+    )
+    if conv.ok:
+        console.print(f"[green]converged:[/] {line}")
+    else:
+        console.print(f"[bold red]WARNING — convergence checks failed:[/] {'; '.join(conv.problems)}")
+        console.print(f"[red]{line}[/]")
+
+
+# -------------------------------------------------------------------- hypotheses
+@app.command()
+def hypotheses(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (or its fit.nc).")],
+    format: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
+    rope: Annotated[
+        str, typer.Option(help="ROPE as odds ratios per SD, LOW,HIGH (default 0.9,1.1).")
+    ] = "0.9,1.1",
+    prob: Annotated[float, typer.Option(min=0.5, max=0.999, help="Posterior probability needed.")] = 0.95,
+) -> None:
+    """Verdicts on Walt's hypotheses from a fit (supported, contradicted, …)."""
+    from walt_bayes.atomic import atomic_path
+    from walt_bayes.fit.fitfile import load_fit
+    from walt_bayes.hypotheses.table import evidence_table, table_records
+    from walt_bayes.hypotheses.verdicts import Thresholds, rope_from_odds_ratio
+
+    try:
+        low, high = (float(v) for v in rope.split(","))
+        rope_bounds = rope_from_odds_ratio(low, high)
+    except ValueError as err:
+        raise WaltError(f"--rope: expected two odds ratios LOW,HIGH with 0 < LOW < 1 < HIGH ({err})") from err
+    thresholds = Thresholds(prob=prob, rope=rope_bounds)
+    tree = load_fit(run_dir)
+    table = evidence_table(tree, thresholds=thresholds)
+    folder = run_dir if run_dir.is_dir() else run_dir.parent
+    with atomic_path(folder / "hypotheses.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    if format is Fmt.json:
+        print(json.dumps(table_records(table), indent=2))
+        return
+    if format is Fmt.csv:
+        print(table.to_csv(index=False), end="")
+        return
+    if format is Fmt.markdown:
+        cols = ["id", "verdict", "mean", "hdi_low", "hdi_high", "p_direction", "bayes_factor", "statement"]
+        print(table[cols].to_markdown(index=False, floatfmt=".3f"))
+        print(f"\n{thresholds.describe()}")
+        return
+    out = Table(title=f"Evidence for Walt's hypotheses — {tree.attrs.get('spec_name')} on {tree.attrs.get('data_name')}")
+    for col in ("id", "verdict", "mean", "94% HDI", "P(dir)", "BF10", "statement / reason"):
+        out.add_column(col)
+    colours = {"supported": "green", "contradicted": "red", "practically null": "yellow"}
+    for _, r in table.iterrows():
+        hdi = "—" if math.isnan(r["hdi_low"]) else f"[{r['hdi_low']:.2f}, {r['hdi_high']:.2f}]"
+        verdict = f"[{colours.get(r['verdict'], 'white')}]{r['verdict']}[/]"
+        text = r["statement"] + (f" — {r['reason']}" if r["reason"] else "")
+        out.add_row(
+            r["id"], verdict, _fmt(r["mean"]), hdi, _fmt(r["p_direction"], 3), _fmt(r["bayes_factor"], 1), text
+        )
+    console.print(out)
+    console.print(f"[dim]{thresholds.describe()}[/]")
+    conv = json.loads(tree.attrs.get("convergence", "{}"))
+    if conv and not conv.get("ok", True):
+        console.print(f"[bold red]WARNING — the fit failed convergence checks:[/] {'; '.join(conv['problems'])}")
+
+
+# ---------------------------------------------------------------------- simulate
+@app.command()
+def simulate(
+    world: Annotated[str, typer.Option(help="balancing, bandwagoning, null, or a spec TOML.")] = "balancing",
+    states: Annotated[int, typer.Option(min=4, help="Number of states.")] = 12,
+    years: Annotated[int, typer.Option(min=1, help="Number of years.")] = 10,
+    seed: Annotated[int, typer.Option(help="Integer seed.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output panel (.parquet); true values go beside it (.truth.json).")] = (
+        Path("simulated.parquet")
+    ),
+) -> None:
+    """Simulate a panel from the generative model with known parameters."""
+    _setup_caches()
+    from walt_bayes.atomic import atomic_path
+    from walt_bayes.model.simulate import simulate as run_simulation
+
+    if out.suffix != ".parquet":
+        raise WaltError(f"--out {out}: the simulated panel is written as .parquet")
+    sim = run_simulation(world, states, years, seed)
+    truth_path = out.with_suffix(".truth.json")
+    with atomic_path(out, suffix=".parquet") as tmp:
+        sim.panel.to_parquet(tmp, index=False)
+    with atomic_path(truth_path) as tmp:
+        tmp.write_text(json.dumps({"world": sim.world, "seed": sim.seed, "truth": sim.truth}, indent=2))
+    console.print(
+        f"simulated {sim.world} world: {len(sim.panel):,} directed dyad-years, alliance rate "
+        f"{sim.panel['ally'].mean():.3f}, dispute-initiation rate {sim.panel['init21'].mean():.3f}"
+    )
+    console.print(f"panel: [bold]{out}[/]; true values: [bold]{truth_path}[/]")
+
+
+# ---------------------------------------------------------------------- variants
+@app.command()
+def variants() -> None:
+    """List the bundled theory variants (models/*.toml) with their blocks and terms."""
+    from walt_bayes.spec import list_variants, load_spec
+
+    table = Table(title="Theory variants")
+    for col in ("variant", "threat sources", "alliance terms", "description"):
+        table.add_column(col)
+    for name in list_variants():
+        s = load_spec(name)
+        sources = ", ".join(s.threat.sources) if s.threat else "—"
+        table.add_row(name, sources, ", ".join(s.alliance.terms) or "—", s.description)
+    console.print(table)
+
+
+def _render_report(run_dirs: list[Path], out: Path | None) -> None:
+    try:
+        from walt_bayes.report.render import render_report
+    except ImportError as err:
+        raise WaltError("reports are not available in this installation") from err
+    path = render_report(run_dirs, out)
+    console.print(f"report written to [bold]{path}[/]")
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning user errors into one line."""
+    _mount_subcommands()
+    debug = "--debug" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except WaltError as err:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("[bold red]interrupted[/]")
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/] — nothing half-written was left behind")
+        sys.exit(130)

@@ -1,0 +1,99 @@
+"""Turn posterior draws of a directional quantity into a verdict (WALT_HYPOTHESES.md).
+
+- ``supported``: P(predicted direction) ≥ prob and the 94% HDI lies outside the ROPE;
+- ``contradicted``: P(opposite direction) ≥ prob and the HDI lies outside the ROPE;
+- ``practically null``: the HDI lies inside the ROPE;
+- ``inconclusive``: otherwise.
+
+The ROPE defaults to an odds ratio within 0.9–1.1 per standard deviation of
+the input, i.e. a coefficient in [log 0.9, log 1.1] on the standardised scale.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+
+from walt_bayes.fit.diagnostics import CI_PROB
+
+SUPPORTED = "supported"
+CONTRADICTED = "contradicted"
+NULL = "practically null"
+INCONCLUSIVE = "inconclusive"
+NOT_TESTABLE = "not testable"
+VERDICTS = (SUPPORTED, CONTRADICTED, NULL, INCONCLUSIVE, NOT_TESTABLE)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Verdict settings, printed under every table."""
+
+    prob: float = 0.95
+    rope: tuple[float, float] = (math.log(0.9), math.log(1.1))
+    ci_prob: float = CI_PROB
+
+    def describe(self) -> str:
+        lo, hi = self.rope
+        return (
+            f"supported/contradicted: P(direction) ≥ {self.prob:g} and {self.ci_prob:.0%} HDI outside the "
+            f"ROPE [{lo:.3f}, {hi:.3f}] (odds ratio {math.exp(lo):.2f}–{math.exp(hi):.2f} per SD); "
+            f"practically null: HDI inside the ROPE; otherwise inconclusive"
+        )
+
+
+def rope_from_odds_ratio(low: float, high: float) -> tuple[float, float]:
+    """ROPE on the log-odds scale from odds-ratio bounds (e.g. 0.9, 1.1)."""
+    if not 0 < low < 1 < high:
+        raise ValueError(f"ROPE odds ratios must satisfy 0 < low < 1 < high, got {low}, {high}")
+    return (math.log(low), math.log(high))
+
+
+@dataclass
+class Evidence:
+    """Posterior evidence about one directional quantity."""
+
+    mean: float
+    hdi_low: float
+    hdi_high: float
+    p_direction: float
+    verdict: str
+
+
+def judge(draws: np.ndarray, direction: int, thresholds: Thresholds = Thresholds()) -> Evidence:
+    """Verdict for posterior ``draws`` of a quantity predicted to be > 0 (``direction=+1``) or < 0 (-1).
+
+    Parameters
+    ----------
+    draws : array
+        Posterior draws (any shape; flattened).
+    direction : {+1, -1}
+        The predicted sign.
+    thresholds : Thresholds
+        Probability, ROPE and interval settings.
+
+    Returns
+    -------
+    Evidence
+    """
+    x = np.asarray(draws, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        raise ValueError("no finite draws")
+    lo, hi = (float(v) for v in az.hdi(x, prob=thresholds.ci_prob))
+    p_dir = float(np.mean(x * direction > 0))
+    p_opp = float(np.mean(x * direction < 0))
+    rlo, rhi = thresholds.rope
+    outside = hi < rlo or lo > rhi
+    inside = lo >= rlo and hi <= rhi
+    if p_dir >= thresholds.prob and outside:
+        verdict = SUPPORTED
+    elif p_opp >= thresholds.prob and outside:
+        verdict = CONTRADICTED
+    elif inside:
+        verdict = NULL
+    else:
+        verdict = INCONCLUSIVE
+    return Evidence(float(x.mean()), lo, hi, p_dir, verdict)
