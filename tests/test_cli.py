@@ -1,0 +1,82 @@
+"""The command line: verbs listed, one-line errors with exit 2, outputs written where promised."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from walt_bayes.cli import main
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["walt-bayes", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_help_lists_every_verb(monkeypatch, capsys):
+    code, out, _ = run_cli(monkeypatch, capsys, "--help")
+    assert code == 0
+    for verb in ("fit", "hypotheses", "simulate", "variants", "data", "panel"):
+        assert f" {verb} " in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("fit", "no_such_variant"), "no such model spec"),
+        (("fit", "balance_of_threat", "--data", "missing.parquet"), "no such panel file"),
+        (("fit", "balance_of_threat", "--sampler", "gibbs"), "--sampler"),
+        (("hypotheses", "no/such/run"), "no such fit file"),
+        (("simulate", "--out", "x.csv"), "written as .parquet"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(monkeypatch, capsys, tmp_path, args, needle):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2
+    assert needle in err
+    assert err.strip().count("\n") == 0
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_hypotheses_json(monkeypatch, capsys, small_fit_file):
+    code, out, _ = run_cli(monkeypatch, capsys, "hypotheses", str(small_fit_file), "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    ids = [r["id"] for r in rows]
+    assert {"BAL-1", "BW-1", "COND-1", "IDEO-1"} <= set(ids)
+    for key in ("id", "verdict", "statement", "mean", "hdi_low", "hdi_high", "p_direction", "reason"):
+        assert key in rows[0]
+    assert (small_fit_file.parent / "hypotheses.csv").exists()
+
+
+def test_bad_rope_is_rejected(monkeypatch, capsys, small_fit_file):
+    code, _, err = run_cli(monkeypatch, capsys, "hypotheses", str(small_fit_file), "--rope", "1.2,1.1")
+    assert code == 2 and "--rope" in err
+
+
+def test_simulate_then_fit_via_cli(monkeypatch, capsys, tmp_path):
+    panel = tmp_path / "world.parquet"
+    code, out, _ = run_cli(monkeypatch, capsys, "simulate", "--world", "null", "--states", "8", "--years", "5",
+                           "--seed", "3", "--out", str(panel))
+    assert code == 0 and panel.exists()
+    truth = json.loads(panel.with_suffix(".truth.json").read_text())
+    assert truth["world"] == "null" and truth["truth"]["gamma_shared"] == 0.0
+    code, out, err = run_cli(monkeypatch, capsys, "fit", "balance_of_power", "--data", str(panel),
+                             "--draws", "60", "--tune", "60", "--chains", "2", "--out", str(tmp_path / "runs"))
+    assert code == 0, err
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("balance_of_power-world-")
+    assert (runs[0] / "fit.nc").exists() and (runs[0] / "summary.csv").exists()
+    assert "R-hat" in out and "fit written to" in out
+    # 60 draws cannot pass the ESS threshold: the warning must be loud.
+    assert "convergence checks failed" in out
