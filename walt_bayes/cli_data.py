@@ -1,0 +1,218 @@
+"""CLI for real data: ``walt-bayes data ...`` and ``walt-bayes panel ...``.
+
+Two Typer apps, mounted by :mod:`walt_bayes.cli` as ``data`` and ``panel``:
+
+* ``data list`` — the registered sources, their version, coverage and cache status;
+* ``data fetch [NAME...] [--mirror DIR] [--force]`` — download (or copy from a
+  mirror), verify and cache;
+* ``data verify [--mirror DIR]`` — check the cache (or a mirror) against the registry;
+* ``data cite [--panel FILE]`` — citations of every source a panel used;
+* ``panel build [--years A-B] [--region R] [--relevant] --out FILE.parquet [--mirror DIR]``.
+
+Errors are raised as :class:`~walt_bayes.errors.SourceError` /
+:class:`~walt_bayes.errors.DataError`; the main CLI prints them as one red line
+and exits 2.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from walt_bayes.errors import DataError, SourceError
+
+data_app = typer.Typer(
+    help="Real-data sources (peacesciencer files): list, fetch, verify, cite.",
+    no_args_is_help=True,
+)
+panel_app = typer.Typer(help="Build the global directed dyad-year panel.", no_args_is_help=True)
+
+MirrorOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--mirror",
+        help="Directory holding the source files; replaces the network "
+        "(default: $WALT_BAYES_MIRROR).",
+        file_okay=False,
+    ),
+]
+
+
+def _console() -> Console:
+    return Console()
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1000:,.0f} kB"
+
+
+@data_app.command("list")
+def list_sources() -> None:
+    """List the registered sources with version, coverage and cache status."""
+    from walt_bayes.sources import fetch, registry
+
+    table = Table(title=f"Sources (cache: {fetch.cache_dir()})")
+    for col in ("name", "version", "coverage", "unit", "size", "cached"):
+        table.add_column(col)
+    for src in registry.load_registry().values():
+        st = fetch.status(src.name)
+        mark = {"ok": "[green]ok[/]", "missing": "-", "corrupt": "[red]corrupt[/]"}[st]
+        table.add_row(src.name, src.version, src.coverage, src.unit, _kb(src.bytes), mark)
+    _console().print(table)
+
+
+@data_app.command("fetch")
+def fetch_sources(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Sources to fetch (default: all).")
+    ] = None,
+    mirror: MirrorOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
+) -> None:
+    """Download (or copy from a mirror), verify the sha256 and cache source files."""
+    from walt_bayes.sources import fetch
+
+    t0 = time.perf_counter()
+    results = fetch.fetch(names or None, mirror=mirror, force=force, progress=True)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.action] = counts.get(r.action, 0) + 1
+    summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
+    _console().print(
+        f"{len(results)} source(s) verified in {fetch.cache_dir()} ({summary}) "
+        f"in {time.perf_counter() - t0:.1f} s",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+@data_app.command("verify")
+def verify_sources(
+    mirror: Annotated[
+        Path | None,
+        typer.Option(
+            "--mirror", help="Check this mirror directory instead of the cache.", file_okay=False
+        ),
+    ] = None,
+) -> None:
+    """Check cached files (or a mirror's) against the registry's sha256; change nothing."""
+    from walt_bayes.sources import fetch
+
+    problems = fetch.verify(mirror=mirror)
+    where = f"mirror {mirror}" if mirror is not None else f"cache {fetch.cache_dir()}"
+    ok = [n for n, p in problems.items() if p is None]
+    missing = [n for n, p in problems.items() if p is not None and ": not in the" in p]
+    bad = [p for p in problems.values() if p is not None and ": not in the" not in p]
+    con = _console()
+    con.print(
+        f"{where}: {len(ok)} verified, {len(missing)} missing, {len(bad)} corrupt",
+        soft_wrap=True,
+        highlight=False,
+    )
+    if missing:
+        con.print("missing: " + ", ".join(missing), soft_wrap=True, highlight=False)
+    if bad:
+        raise SourceError(
+            f"{len(bad)} corrupt file(s): {bad[0]}" + (" (and more)" if len(bad) > 1 else "")
+        )
+    if missing and mirror is not None:
+        raise SourceError(f"{where} lacks {', '.join(missing)}")
+
+
+@data_app.command("cite")
+def cite(
+    panel: Annotated[
+        Path | None,
+        typer.Option(
+            "--panel", help="A panel written by `walt-bayes panel build`.", dir_okay=False
+        ),
+    ] = None,
+) -> None:
+    """Print the citations of every source a panel used (default: the global panel's)."""
+    from walt_bayes.panel.build import PANEL_SOURCES, read_panel_attrs
+    from walt_bayes.sources import registry
+
+    used = list(PANEL_SOURCES)
+    if panel is not None:
+        if not panel.exists():
+            raise DataError(f"{panel}: no such file")
+        used = list(read_panel_attrs(panel).get("sources", []))
+    con = _console()
+    con.print("Please cite peacesciencer, which packaged these data:", highlight=False)
+    con.print(f"  {registry.PEACESCIENCER_CITATION}", highlight=False, soft_wrap=True)
+    con.print("and the original sources:", highlight=False)
+    for name in used:
+        src = registry.get(name)
+        label = f"{src.name} ({src.description.split(':')[0]}; version {src.version})"
+        con.print(f"- {label}", highlight=False, soft_wrap=True)
+        for c in src.citations:
+            con.print(f"    {c}", highlight=False, soft_wrap=True)
+
+
+def parse_years(text: str) -> tuple[int, int]:
+    """``"1955-1979"`` or ``"1955"`` -> (first, last); DataError otherwise."""
+    m = re.fullmatch(r"\s*(\d{4})\s*(?:[-:–]\s*(\d{4}))?\s*", text)
+    if not m:
+        raise DataError(f"--years {text!r}: expected A-B, e.g. 1955-1979")
+    a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+    if a > b:
+        raise DataError(f"--years {text!r}: first year after last year")
+    return a, b
+
+
+@panel_app.command("build")
+def build(
+    out: Annotated[Path, typer.Option("--out", help="Output Parquet file.", dir_okay=False)],
+    years: Annotated[str, typer.Option("--years", help="Years A-B.")] = "1816-2014",
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="Keep dyads inside a region (americas, europe, africa, middle-east, asia), "
+            "plus the region's dyads with major powers.",
+        ),
+    ] = None,
+    relevant: Annotated[
+        bool, typer.Option("--relevant", help="Keep only politically relevant dyads.")
+    ] = False,
+    mirror: MirrorOpt = None,
+) -> None:
+    """Build the global COW directed dyad-year panel and write it as Parquet."""
+    from walt_bayes.panel.build import build_global_panel, missingness, write_panel
+
+    yr = parse_years(years)
+    if out.suffix != ".parquet":
+        raise DataError(f"--out {out}: the panel is written as Parquet; name it *.parquet")
+    con = _console()
+    t0 = time.perf_counter()
+    with con.status("building panel") as status:
+        df = build_global_panel(
+            yr,
+            region=region,
+            relevant=relevant,
+            mirror=mirror,
+            progress=lambda s: status.update(f"building panel: {s}"),
+        )
+        status.update(f"writing {out}")
+        write_panel(df, out)
+    wall = time.perf_counter() - t0
+    ys = df["year"]
+    con.print(
+        f"{df.attrs['name']}: {len(df):,} rows, {df.shape[1]} columns, "
+        f"years {ys.min()}-{ys.max()} ({ys.nunique()} years) -> {out} in {wall:.1f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    miss = missingness(df)
+    table = Table(title="missing values per column")
+    table.add_column("column")
+    table.add_column("missing", justify="right")
+    for col, share in miss.items():
+        table.add_row(col, f"{share:.1%}" if share else "0")
+    con.print(table)
