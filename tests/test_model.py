@@ -104,3 +104,13 @@ def test_term_without_data_stops_or_is_dropped(sim_balancing):
     lenient = parse_spec('[model]\nname="a"\n[alliance]\nterms=["aid", "ideology"]\ndrop_unavailable=true\n')
     design = build_design(panel, lenient)
     assert design.terms == ["ideology"] and "aid" in design.dropped_terms
+
+
+def test_subset_alliance_keeps_latent_terms_aligned(sim_balancing, bot_spec):
+    design = build_design(sim_balancing.panel, bot_spec)
+    rows = np.arange(0, len(design.ally_y), 3)
+    sub = design.subset_alliance(rows)
+    tau = np.random.default_rng(2).uniform(0.01, 0.4, size=len(design.threat_y))
+    full = design.term_matrix(tau)[0]
+    np.testing.assert_allclose(sub.term_matrix(tau)[0], full[rows])
+    assert sub.dyads == design.dyads and len(sub.ally_y) == len(rows)

@@ -20,6 +20,11 @@ from walt_bayes.model.design import Design, build_design
 from walt_bayes.spec import ModelSpec
 
 
+#: Forward sampling and pointwise log-likelihood run a few thousand times at most:
+#: compiling them with PyTensor's C backend costs more (~10 s each) than it saves.
+QUICK_COMPILE = {"mode": "FAST_COMPILE"}
+
+
 @dataclass
 class FitResult:
     """A finished fit: the DataTree, its summary table and convergence figures."""
@@ -91,7 +96,9 @@ def fit_model(
     walls["build"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    prior = pm.sample_prior_predictive(draws=settings["prior_draws"], model=model, random_seed=seeds["prior"])
+    prior = pm.sample_prior_predictive(
+        draws=settings["prior_draws"], model=model, random_seed=seeds["prior"], compile_kwargs=QUICK_COMPILE
+    )
     walls["prior_predictive"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -109,10 +116,10 @@ def fit_model(
     walls["sampling"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    pm.compute_log_likelihood(idata, model=model, progressbar=False, compile_kwargs=QUICK_COMPILE)
     pm.sample_posterior_predictive(
         idata, model=model, extend_inferencedata=True, random_seed=seeds["posterior_predictive"],
-        progressbar=False,
+        progressbar=False, compile_kwargs=QUICK_COMPILE,
     )
     walls["posterior_predictive"] = time.perf_counter() - t0
 

@@ -18,6 +18,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
+from walt_bayes.model.dense import shared_tensor
 from walt_bayes.model.design import Design
 from walt_bayes.spec import ModelSpec
 
@@ -63,7 +64,9 @@ def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False) -> p
             "source": design.sources,
             "threat_group": design.threat_groups,
         }
-    with pm.Model(coords=coords) as model:
+    # Parameter checks cost a reduction per likelihood term and cannot fail here
+    # (every probability is a logistic of a finite predictor).
+    with pm.Model(coords=coords, check_bounds=False) as model:
         tau = _threat_block(design, spec) if design.has_threat else None
         _alliance_block(design, spec, tau, keep_latent)
     return model
@@ -75,9 +78,15 @@ def _threat_block(design: Design, spec: ModelSpec):
     X = pt.as_tensor_variable(design.threat_X)
     if len(design.threat_groups) > 1:
         tau_beta = _vector(spec, "tau_beta", "source")
-        z = pm.Normal("z_beta", 0.0, 1.0, dims=("threat_group", "source"))
-        beta = pm.Deterministic("beta", mu_beta + tau_beta * z, dims=("threat_group", "source"))
-        theta = (X * beta[design.threat_group]).sum(axis=1)
+        # Zero-sum offsets: the named weights are exactly the mean over groups,
+        # which also removes the mean/offset trade-off that slows mixing.
+        z = pm.ZeroSumNormal("z_beta", sigma=1.0, dims=("source", "threat_group"))
+        beta = pm.Deterministic(
+            "beta", (mu_beta[:, None] + tau_beta[:, None] * z).T, dims=("threat_group", "source")
+        )
+        # One 1-D gather per source: its gradient is a fast 1-D scatter-add,
+        # where gathering whole rows of beta would need a slow N-D one.
+        theta = sum(X[:, s] * beta[:, s][design.threat_group] for s in range(len(design.sources)))
     else:
         theta = X @ mu_beta
     lambda_0 = _scalar(spec, "lambda_0", mu=_logit(design.data_rates["init21"]))
@@ -96,21 +105,30 @@ def _alliance_block(design: Design, spec: ModelSpec, tau, keep_latent: bool) -> 
     a = spec.alliance
     n = len(design.ally_y)
     mu_alpha = _scalar(spec, "mu_alpha", mu=_logit(design.data_rates["alliance"]))
+    dyads = a.dyad_intercepts and len(design.dyads) > 1
+    eta = mu_alpha * pt.ones(n)
+    if dyads:
+        # Non-centred, zero-sum dyad offsets: mu_alpha is the mean dyad intercept.
+        sigma_dyad = _scalar(spec, "sigma_dyad")
+        z_dyad = pm.ZeroSumNormal("z_dyad", sigma=1.0, dims="dyad")
+        eta = eta + (sigma_dyad * z_dyad)[design.ally_dyad]
     if len(design.ally_groups) > 1:
         sigma_alpha = _scalar(spec, "sigma_alpha")
-        z_alpha = pm.Normal("z_alpha", 0.0, 1.0, dims="ally_group")
-        alpha = pm.Deterministic("alpha", mu_alpha + sigma_alpha * z_alpha, dims="ally_group")
-        eta = alpha[design.ally_group]
-    else:
-        eta = mu_alpha * pt.ones(n)
+        z_alpha = pm.ZeroSumNormal("z_alpha", sigma=1.0, dims="ally_group")
+        eta = eta + (sigma_alpha * z_alpha)[design.ally_group]
     # Latent threat factors, from the same draws as block 1.
     latent = {}
     if tau is not None and any(design.term_latent):
-        prod = tau[design.triad_ji] * tau[design.triad_jk]
-        latent["S"] = pt.zeros(n)[design.triad_ally].inc(prod)
-        if "S_persistent" in design.term_latent:
-            keep = np.flatnonzero(design.triad_persistent)
-            latent["S_persistent"] = pt.zeros(n)[design.triad_ally[keep]].inc(prod[keep])
+        if design.dense is not None:
+            latent["S"] = shared_tensor(design.dense, tau)
+            if "S_persistent" in design.term_latent:
+                latent["S_persistent"] = shared_tensor(design.dense, tau, persistent=True)
+        else:
+            prod = tau[design.triad_ji] * tau[design.triad_jk]
+            latent["S"] = pt.zeros(n)[design.triad_ally].inc(prod)
+            if "S_persistent" in design.term_latent:
+                keep = np.flatnonzero(design.triad_persistent)
+                latent["S_persistent"] = pt.zeros(n)[design.triad_ally[keep]].inc(prod[keep])
         latent["B"] = tau[design.partner_idx]
         if "T" in design.term_latent:
             total = pt.zeros(design.n_state_years)[design.threat_sy].inc(tau)
@@ -126,13 +144,9 @@ def _alliance_block(design: Design, spec: ModelSpec, tau, keep_latent: bool) -> 
     if design.control_names:
         coefs = pt.stack([_scalar(spec, f"control_{c}", "control") for c in design.control_names])
         eta = eta + pt.as_tensor_variable(design.controls) @ coefs
-    if a.dyad_intercepts and len(design.dyads) > 1:
-        sigma_dyad = _scalar(spec, "sigma_dyad")
-        z_dyad = pm.Normal("z_dyad", 0.0, 1.0, dims="dyad")
-        eta = eta + (sigma_dyad * z_dyad)[design.ally_dyad]
     if a.year_intercepts and len(design.years) > 1:
         sigma_year = _scalar(spec, "sigma_year")
-        z_year = pm.Normal("z_year", 0.0, 1.0, dims="year")
+        z_year = pm.ZeroSumNormal("z_year", sigma=1.0, dims="year")
         eta = eta + (sigma_year * z_year)[design.ally_year]
     if np.any(design.ally_offset != 0):
         eta = eta + design.ally_offset

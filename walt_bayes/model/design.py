@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from walt_bayes.errors import DataError, ModelError
+from walt_bayes.model.dense import DenseLayout, dense_layout
 from walt_bayes.panel.columns import REQUIRED
 from walt_bayes.spec import ALLIANCE_TERMS, LATENT_FACTORS, THREAT_SOURCES, ModelSpec
 
@@ -81,6 +82,10 @@ def _groups(kind: str, regions: np.ndarray, years: np.ndarray) -> tuple[np.ndarr
     return np.array([index[v] for v in labels], dtype=np.int64), names
 
 
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
+
+
 def logistic_mle(X: np.ndarray, y: np.ndarray, iters: int = 25, ridge: float = 1e-3) -> np.ndarray:
     """Maximum-likelihood logit by Newton steps (a tiny ridge keeps it finite under separation).
 
@@ -91,7 +96,7 @@ def logistic_mle(X: np.ndarray, y: np.ndarray, iters: int = 25, ridge: float = 1
     rate = np.clip(y.mean(), 1e-4, 1 - 1e-4)
     w[0] = np.log(rate / (1 - rate))
     for _ in range(iters):
-        p = 1 / (1 + np.exp(-(A @ w)))
+        p = _expit(A @ w)
         grad = A.T @ (y - p) - ridge * w
         H = (A * (p * (1 - p))[:, None]).T @ A + ridge * np.eye(A.shape[1])
         step = np.linalg.solve(H, grad)
@@ -137,6 +142,7 @@ class Design:
     triad_ji: np.ndarray | None = None
     triad_jk: np.ndarray | None = None
     triad_persistent: np.ndarray | None = None
+    dense: DenseLayout | None = None  # shared threat as per-year matrix products (small panels)
     # Bookkeeping.
     transform: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -183,6 +189,14 @@ class Design:
             data["triad_ji"] = ("triad", self.triad_ji)
             data["triad_jk"] = ("triad", self.triad_jk)
             data["triad_persistent"] = ("triad", self.triad_persistent.astype(np.int8))
+        if self.dense is not None:
+            lay = self.dense
+            data["dense_not_relevant"] = (("dense_t", "dense_j", "dense_x"), lay.not_relevant.astype(np.int8))
+            data["dense_not_persistent"] = (("dense_t", "dense_j", "dense_x"), lay.not_persistent.astype(np.int8))
+            for name in ("threat_t", "threat_j", "threat_i"):
+                data[f"dense_{name}"] = ("threat_obs", getattr(lay, name))
+            for name in ("ally_t", "ally_i", "ally_k"):
+                data[f"dense_{name}"] = ("ally_obs", getattr(lay, name))
         ds = xr.Dataset(data, coords=coords)
         ds.attrs["design"] = json.dumps(
             {
@@ -215,6 +229,14 @@ class Design:
             d.triad_ji = ds["triad_ji"].values
             d.triad_jk = ds["triad_jk"].values
             d.triad_persistent = ds["triad_persistent"].values.astype(bool)
+        if "dense_not_relevant" in ds:
+            not_rel = ds["dense_not_relevant"].values.astype(float)
+            d.dense = DenseLayout(
+                n_years=not_rel.shape[0], n_states=not_rel.shape[1],
+                not_relevant=not_rel, not_persistent=ds["dense_not_persistent"].values.astype(float),
+                **{n: ds[f"dense_{n}"].values for n in
+                   ("threat_t", "threat_j", "threat_i", "ally_t", "ally_i", "ally_k")},
+            )
         d.ally_keys = pd.DataFrame({c: ds[f"ally_{c}"].values for c in ("ccode1", "ccode2", "year")})
         d.ally_group = ds["ally_group_idx"].values
         d.ally_groups = [str(s) for s in ds["ally_group"].values]
@@ -246,15 +268,51 @@ class Design:
         """
         tau = np.atleast_2d(tau)
         n = len(self.ally_y)
-        prod = tau[:, self.triad_ji] * tau[:, self.triad_jk]
-        out = {
-            "S": _scatter_rows(prod, self.triad_ally, n),
-            "S_persistent": _scatter_rows(prod * self.triad_persistent, self.triad_ally, n),
-            "B": tau[:, self.partner_idx],
-        }
+        if self.dense is not None:
+            out = {"S": self.dense.shared(tau), "S_persistent": self.dense.shared(tau, persistent=True)}
+        else:
+            prod = tau[:, self.triad_ji] * tau[:, self.triad_jk]
+            out = {
+                "S": _scatter_rows(prod, self.triad_ally, n),
+                "S_persistent": _scatter_rows(prod * self.triad_persistent, self.triad_ally, n),
+            }
+        out["B"] = tau[:, self.partner_idx]
         total = _scatter_rows(tau, self.threat_sy, self.n_state_years)
         out["T"] = total[:, self.ally_sy]
         return out
+
+    def subset_alliance(self, rows: np.ndarray) -> Design:
+        """A design with only the given alliance rows (for cross-validation).
+
+        The threat block, the coordinates (dyads, years, groups) and every
+        standardisation constant stay as they are, so a model fitted on one
+        subset and a model scoring another share their parameters exactly.
+        """
+        import copy
+
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        sub = copy.copy(self)
+        sub.ally_keys = self.ally_keys.iloc[rows].reset_index(drop=True)
+        for name in ("ally_y", "ally_group", "ally_dyad", "ally_year", "ally_offset", "controls",
+                     "term_observed", "partner_idx", "ally_sy"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(sub, name, value[rows])
+        if self.triad_ally is not None:
+            new_index = np.full(len(self.ally_y), -1, dtype=np.int64)
+            new_index[rows] = np.arange(len(rows))
+            keep = new_index[self.triad_ally] >= 0
+            sub.triad_ally = new_index[self.triad_ally[keep]]
+            sub.triad_ji = self.triad_ji[keep]
+            sub.triad_jk = self.triad_jk[keep]
+            sub.triad_persistent = self.triad_persistent[keep]
+        if self.dense is not None:
+            sub.dense = copy.copy(self.dense)
+            for name in ("ally_t", "ally_i", "ally_k"):
+                setattr(sub.dense, name, getattr(self.dense, name)[rows])
+        return sub
 
     def term_matrix(self, tau: np.ndarray | None = None) -> np.ndarray:
         """Standardised term columns, shape (draws, n_ally, n_term)."""
@@ -616,7 +674,7 @@ def _plugin_tau(design: Design) -> np.ndarray:
     the model itself estimates threat jointly.
     """
     w = logistic_mle(design.threat_X, design.threat_y.astype(float))
-    return 1 / (1 + np.exp(-(w[0] + design.threat_X @ w[1:])))
+    return _expit(w[0] + design.threat_X @ w[1:])
 
 
 def _relevant_pairs(panel: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
@@ -664,7 +722,15 @@ def _build_triads(
     j_past = past.reindex(pd.MultiIndex.from_arrays([tri["j"], tri["year"]])).to_numpy(dtype=float)
     repeated = np.nan_to_num(j_past) >= PERSISTENT_DISPUTES
     design.triad_persistent = np.asarray(rival_i | rival_k | repeated, dtype=bool)
-    design.transform["triads"] = {"n": int(len(tri)), "relevance": list(spec.alliance.relevance)}
+    persistent = panel.loc[
+        (panel["rivalry"].fillna(0) == 1) | (panel["init2_past10"].fillna(0) >= PERSISTENT_DISPUTES),
+        ["ccode1", "ccode2", "year"],
+    ].rename(columns={"ccode1": "x", "ccode2": "j"})
+    design.dense = dense_layout(design.threat_keys, design.ally_keys, rel, persistent, len(tri))
+    design.transform["triads"] = {
+        "n": len(tri), "relevance": list(spec.alliance.relevance),
+        "method": "dense per-year matrix products" if design.dense is not None else "sparse triads",
+    }
     # Expected allied support (COND-3): how many states each source threatens.
     targets = rel.groupby(["j", "year"]).size()
     n_targets = targets.reindex(pd.MultiIndex.from_arrays([tri["j"], tri["year"]])).to_numpy(dtype=float)

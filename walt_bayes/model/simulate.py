@@ -145,7 +145,9 @@ def true_values(spec: ModelSpec, world: str, design, rng: np.random.Generator) -
         elif name.startswith("control_"):
             value = BASE_TRUTH["control"]
         elif name.startswith("z_"):
+            # The model's offsets are zero-sum over their last axis.
             value = rng.normal(size=shape)
+            value = value - value.mean(axis=-1, keepdims=True)
         elif name == "tau_beta":
             value = np.full(shape, BASE_TRUTH["tau_beta"])
         else:
@@ -185,7 +187,7 @@ def simulate(
     if design.has_threat:
         beta = np.array([truth[f"beta_{s}"] for s in design.sources])
         if "z_beta" in truth:
-            beta = beta + truth["tau_beta"] * truth["z_beta"]
+            beta = (beta[:, None] + truth["tau_beta"][:, None] * truth["z_beta"]).T
             theta = (design.threat_X * beta[design.threat_group]).sum(axis=1)
         else:
             theta = design.threat_X @ beta
