@@ -49,6 +49,12 @@ def _mount_subcommands() -> None:
 
     app.add_typer(data_app, name="data", help="List, fetch, verify and cite the real-data sources.")
     app.add_typer(panel_app, name="panel", help="Build the global directed dyad-year panel from real data.")
+    from walt_bayes.compare.cli import compare_command
+
+    app.command(name="compare")(compare_command)
+    from walt_bayes.report.cli import report_command
+
+    app.command(name="report")(report_command)
 
 
 def _setup_caches() -> None:
@@ -130,8 +136,10 @@ def _print_priors(spec) -> None:
     names = sorted(set(DEFAULT_PRIORS) | set(spec.priors))
     for name in names:
         resolved = spec.resolved_prior(name, None) if name in DEFAULT_PRIORS else spec.priors[name]
-        params = ", ".join(f"{k}={v}" for k, v in resolved.items() if k != "distribution")
-        table.add_row(name, f"{resolved['distribution']}({params or 'mu=data-driven'})")
+        params = [f"{k}={v}" for k, v in resolved.items() if k != "distribution"]
+        if name in ("lambda_0", "mu_alpha") and "mu" not in resolved:
+            params.insert(0, "mu=logit(observed rate)")
+        table.add_row(name, f"{resolved['distribution']}({', '.join(params)})")
     console.print(table)
 
 
@@ -178,10 +186,16 @@ def hypotheses(
     ] = "0.9,1.1",
     prob: Annotated[float, typer.Option(min=0.5, max=0.999, help="Posterior probability needed.")] = 0.95,
 ) -> None:
-    """Verdicts on Walt's hypotheses from a fit (supported, contradicted, …)."""
+    """Verdicts on Walt's hypotheses from a fit (supported, contradicted, …).
+
+    One row per hypothesis of WALT_HYPOTHESES.md (multi-part ones also get a row per part, e.g.
+    BAL-3a, BAL-3b), then the variant-level claims with the comparison that answers them; the
+    balancing/bandwagoning pairs side by side; the thresholds underneath.  Also written to
+    RUN_DIR/hypotheses.csv.
+    """
     from walt_bayes.atomic import atomic_path
     from walt_bayes.fit.fitfile import load_fit
-    from walt_bayes.hypotheses.table import evidence_table, table_records
+    from walt_bayes.hypotheses.table import evidence_table, fmt, markdown, pairs_table, table_records
     from walt_bayes.hypotheses.verdicts import Thresholds, rope_from_odds_ratio
 
     try:
@@ -201,26 +215,60 @@ def hypotheses(
     if format is Fmt.csv:
         print(table.to_csv(index=False), end="")
         return
+    conv = json.loads(tree.attrs.get("convergence", "{}"))
+    failed = bool(conv) and not conv.get("ok", True)
+    pairs = pairs_table(table)
+    title = f"Evidence for Walt's hypotheses — {tree.attrs.get('spec_name')} on {tree.attrs.get('data_name')}"
+
+    def described(r) -> str:
+        head = f"↳ {r['quantity']}" if r["part_of"] else r["statement"]
+        extra = [r["reason"] if r["reason"] else "", r["note"], f"compare: {r['comparison']}" if (
+            r["comparison"] and r["family"] != "VARIANT") else ""]
+        return " — ".join([head, *[e for e in extra if e]])
+
     if format is Fmt.markdown:
-        cols = ["id", "verdict", "mean", "hdi_low", "hdi_high", "p_direction", "bayes_factor", "statement"]
-        print(table[cols].to_markdown(index=False, floatfmt=".3f"))
-        print(f"\n{thresholds.describe()}")
+        md = table.assign(
+            **{"predicts": table["direction"],
+               "mean": table["mean"].map(fmt), "hdi_low": table["hdi_low"].map(fmt),
+               "hdi_high": table["hdi_high"].map(fmt), "p_direction": table["p_direction"].map(lambda x: fmt(x, 3)),
+               "bayes_factor": table["bayes_factor"].map(lambda x: fmt(x, 2)),
+               "statement / quantity / reason": table.apply(described, axis=1)}
+        )
+        cols = ["id", "verdict", "predicts", "mean", "hdi_low", "hdi_high", "p_direction", "bayes_factor",
+                "statement / quantity / reason"]
+        print(f"## {title}\n")
+        print(markdown(md[cols]))
+        if not pairs.empty:
+            print("\n### Balancing vs bandwagoning, side by side\n")
+            print(markdown(pairs))
+        print()
+        for note in table.attrs.get("notes", []):
+            print(f"- {note}")
+        if failed:
+            print(f"- WARNING — the fit failed convergence checks: {'; '.join(conv['problems'])}")
         return
-    out = Table(title=f"Evidence for Walt's hypotheses — {tree.attrs.get('spec_name')} on {tree.attrs.get('data_name')}")
-    for col in ("id", "verdict", "mean", "94% HDI", "P(dir)", "BF10", "statement / reason"):
+    out = Table(title=title)
+    for col in ("id", "verdict", "pred.", "mean", "94% HDI", "P(dir)", "BF10", "statement / quantity / reason"):
         out.add_column(col)
     colours = {"supported": "green", "contradicted": "red", "practically null": "yellow"}
     for _, r in table.iterrows():
-        hdi = "—" if math.isnan(r["hdi_low"]) else f"[{r['hdi_low']:.2f}, {r['hdi_high']:.2f}]"
+        hdi = "—" if math.isnan(r["hdi_low"]) else f"[{fmt(r['hdi_low'])}, {fmt(r['hdi_high'])}]"
         verdict = f"[{colours.get(r['verdict'], 'white')}]{r['verdict']}[/]"
-        text = r["statement"] + (f" — {r['reason']}" if r["reason"] else "")
         out.add_row(
-            r["id"], verdict, _fmt(r["mean"]), hdi, _fmt(r["p_direction"], 3), _fmt(r["bayes_factor"], 1), text
+            r["id"], verdict, r["direction"], fmt(r["mean"]), hdi, fmt(r["p_direction"], 3),
+            fmt(r["bayes_factor"], 2), described(r),
         )
     console.print(out)
-    console.print(f"[dim]{thresholds.describe()}[/]")
-    conv = json.loads(tree.attrs.get("convergence", "{}"))
-    if conv and not conv.get("ok", True):
+    if not pairs.empty:
+        side = Table(title="Balancing vs bandwagoning, side by side")
+        for col in pairs.columns:
+            side.add_column(col)
+        for _, r in pairs.iterrows():
+            side.add_row(*[fmt(v) if isinstance(v, float) else str(v) for v in r.tolist()])
+        console.print(side)
+    for note in table.attrs.get("notes", []):
+        console.print(f"[dim]{note}[/]")
+    if failed:
         console.print(f"[bold red]WARNING — the fit failed convergence checks:[/] {'; '.join(conv['problems'])}")
 
 
@@ -281,24 +329,68 @@ def _render_report(run_dirs: list[Path], out: Path | None) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: run the app, turning user errors into one line."""
+    """Console-script entry point: run the app, turning user errors into one line.
+
+    WaltError: one red line, exit 2.  Usage errors (bad option, missing argument):
+    one line, exit 2.  SIGINT/SIGTERM: nothing is committed (see
+    :mod:`walt_bayes.atomic`), one line, exit 130/143.  Any other exception is a
+    bug: one line, exit 1 (``--debug`` shows the traceback).
+    """
+    import signal
+
+    from rich.markup import escape
+
+    from walt_bayes.atomic import install_signal_handlers, interrupted
+
+    install_signal_handlers()
     _mount_subcommands()
     debug = "--debug" in sys.argv
+
+    def say(message: str, code: int) -> None:
+        text = " ".join(str(message).split())
+        err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+        sys.exit(code)
+
+    def stop() -> None:
+        signum = interrupted() or signal.SIGINT
+        err_console.print(
+            f"[bold red]interrupted[/] ({signal.Signals(signum).name}) — nothing half-written was left behind",
+            highlight=False, soft_wrap=True,
+        )
+        sys.exit(128 + signum)
+
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+    except (typer.Exit, click.exceptions.Exit) as err:
+        if interrupted():
+            stop()
+        sys.exit(err.exit_code)
+    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
+        stop()
     except WaltError as err:
+        if interrupted():
+            stop()
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-        sys.exit(err.exit_code)
-    except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("[bold red]interrupted[/]")
-        sys.exit(130)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/] — nothing half-written was left behind")
-        sys.exit(130)
+        say(str(err), err.exit_code)
+    except (typer.TyperException, click.ClickException) as err:
+        if type(err).__name__ == "NoArgsIsHelpError":
+            err.show()
+            sys.exit(err.exit_code)
+        ctx = getattr(err, "ctx", None)
+        where = ctx.command_path if ctx is not None else "walt-bayes"
+        say(f"{where}: {err.format_message()} (see `{where} --help`)", getattr(err, "exit_code", 2) or 2)
+    except Exception as err:
+        if interrupted():  # a sampler swallowed the interrupt and something failed on the partial trace
+            stop()
+        if debug:
+            raise
+        say(
+            f"internal error: {type(err).__name__}: {err} — this is a bug in walt-bayes; "
+            "run `walt-bayes --debug …` for the traceback",
+            1,
+        )
+    if interrupted() or code == 130:  # Typer turns KeyboardInterrupt into exit code 130
+        stop()
+    if isinstance(code, int) and code:
+        sys.exit(code)

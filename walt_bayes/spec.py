@@ -88,9 +88,20 @@ ALLOWED_DISTRIBUTIONS: dict[str, dict[str, bool]] = {
     "Exponential": {"lam": True},
     "Laplace": {"mu": False, "b": True},
 }
+#: Parameters a distribution has no default for (PyMC needs them).
+REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
+    "StudentT": ("nu",),
+    "HalfStudentT": ("nu",),
+    "Exponential": ("lam",),
+    "Laplace": ("mu", "b"),
+}
 SCALE_PRIORS = ("tau_beta", "sigma_alpha", "sigma_dyad", "sigma_year")
 
 SAMPLERS = ("nutpie", "pymc")
+#: nutpie mass-matrix adaptation.  "low_rank" learns the few strong posterior
+#: correlations (e.g. the mean dyad intercept with the shared-threat effect)
+#: that a diagonal mass matrix mixes slowly.
+ADAPTATIONS = ("low_rank", "diag")
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,7 @@ class SamplerSpec:
     chains: int = 4
     target_accept: float = 0.9
     prior_draws: int = 500
+    adaptation: str = "low_rank"
 
 
 @dataclass(frozen=True)
@@ -284,10 +296,10 @@ class _SpecParser:
             raise self.fail(f"{section}.{key}", "lists a name twice")
         return tuple(value)
 
-    def positive_int(self, section: str, table: dict, key: str, default: int) -> int:
+    def positive_int(self, section: str, table: dict, key: str, default: int, most: int = 10**7) -> int:
         value = table.get(key, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise self.fail(f"{section}.{key}", f"must be a positive integer, got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+            raise self.fail(f"{section}.{key}", f"must be an integer in 1..{most:,}, got {value!r}")
         return value
 
     def parse(self, text: str) -> ModelSpec:
@@ -313,10 +325,24 @@ class _SpecParser:
             source_text=text,
             source_path=self.source,
         )
+        self.check_prior_params(spec)
         if spec.needs_threat and threat is None:
             latent = [t for t in alliance.terms if LATENT_FACTORS.intersection(ALLIANCE_TERMS[t])]
             raise self.fail("alliance.terms", f"'{latent[0]}' needs the [threat] block, which is missing")
         return spec
+
+    def check_prior_params(self, spec: ModelSpec) -> None:
+        """Every prior the spec names, merged with its family and defaults, has the
+        parameters its distribution needs (e.g. StudentT needs ``nu``)."""
+        for key in spec.priors:
+            family = key.split("_", 1)[0] if key not in DEFAULT_PRIORS else None
+            resolved = spec.resolved_prior(key, family)
+            lacking = [p for p in REQUIRED_PARAMS.get(resolved["distribution"], ()) if p not in resolved]
+            if lacking:
+                raise self.fail(
+                    f"priors.{key}",
+                    f"'{resolved['distribution']}' needs parameter(s) {', '.join(lacking)}",
+                )
 
     def parse_threat(self) -> ThreatSpec | None:
         table = self.table("threat", required=False)
@@ -338,7 +364,10 @@ class _SpecParser:
         self.check_keys("alliance", table, allowed)
         ratio = table.get("case_control_ratio")
         if ratio is not None and (
-            isinstance(ratio, bool) or not isinstance(ratio, int | float) or ratio <= 0
+            isinstance(ratio, bool)
+            or not isinstance(ratio, int | float)
+            or not math.isfinite(ratio)
+            or ratio <= 0
         ):
             raise self.fail("alliance.case_control_ratio", f"must be a positive number, got {ratio!r}")
         return AllianceSpec(
@@ -370,7 +399,7 @@ class _SpecParser:
                 raise self.fail(where, "must be a table like {distribution = \"Normal\", mu = 0, sigma = 1}")
             entry = dict(entry)
             dist = entry.get("distribution", DEFAULT_PRIORS.get(key, {}).get("distribution", "Normal"))
-            if dist not in ALLOWED_DISTRIBUTIONS:
+            if not isinstance(dist, str) or dist not in ALLOWED_DISTRIBUTIONS:
                 raise self.fail(where, f"distribution '{dist}' not allowed ({', '.join(ALLOWED_DISTRIBUTIONS)})")
             family_scale = key in SCALE_PRIORS
             if family_scale and dist not in ("HalfNormal", "HalfStudentT", "Exponential"):
@@ -391,7 +420,9 @@ class _SpecParser:
 
     def parse_sampler(self) -> SamplerSpec:
         table = self.table("sampler", required=False) or {}
-        self.check_keys("sampler", table, {"sampler", "draws", "tune", "chains", "target_accept", "prior_draws"})
+        self.check_keys(
+            "sampler", table, {"sampler", "draws", "tune", "chains", "target_accept", "prior_draws", "adaptation"}
+        )
         target = table.get("target_accept", 0.9)
         if isinstance(target, bool) or not isinstance(target, int | float) or not 0.5 <= target < 1:
             raise self.fail("sampler.target_accept", f"must be in [0.5, 1), got {target!r}")
@@ -402,4 +433,5 @@ class _SpecParser:
             chains=self.positive_int("sampler", table, "chains", 4),
             target_accept=float(target),
             prior_draws=self.positive_int("sampler", table, "prior_draws", 500),
+            adaptation=self.choice("sampler", table, "adaptation", ADAPTATIONS, "low_rank"),
         )

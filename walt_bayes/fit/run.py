@@ -88,6 +88,7 @@ def fit_model(
         "target_accept": s.target_accept,
         "cores": int(cores or min(os.cpu_count() or 1, chains or s.chains)),
         "prior_draws": s.prior_draws,
+        "adaptation": s.adaptation if (sampler or s.sampler) == "nutpie" else "pymc default",
     }
     walls: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -101,6 +102,9 @@ def fit_model(
     )
     walls["prior_predictive"] = time.perf_counter() - t0
 
+    nuts = {"target_accept": settings["target_accept"]}
+    if settings["sampler"] == "nutpie":
+        nuts["adaptation"] = settings["adaptation"]
     t0 = time.perf_counter()
     idata = pm.sample(
         draws=settings["draws"],
@@ -109,9 +113,9 @@ def fit_model(
         cores=settings["cores"],
         random_seed=seeds["sample"],
         nuts_sampler=settings["sampler"],
-        target_accept=settings["target_accept"],
         progressbar=progressbar,
         model=model,
+        nuts=nuts,
     )
     walls["sampling"] = time.perf_counter() - t0
 

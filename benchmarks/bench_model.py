@@ -1,0 +1,83 @@
+"""Benchmark the model's log-density gradient and the main job.
+
+Prints, for the embedded Middle East panel and the default variant:
+- milliseconds per log-density + gradient evaluation, for the dense per-year
+  shared-threat kernel and for the sparse-triad formulation of the same model;
+- (with --main-job) the wall time of ``walt-bayes fit balance_of_threat``, its
+  stage times, convergence figures and bulk ESS per second of sampling.
+
+Usage: ``uv run python benchmarks/bench_model.py [--main-job]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytensor
+
+from walt_bayes.model.build import build_model
+from walt_bayes.model.design import build_design
+from walt_bayes.panel.datasets import load_dataset
+from walt_bayes.spec import load_spec
+
+
+def gradient_ms(design, spec, repeats: int = 300) -> float:
+    model = build_model(design, spec)
+    point = model.initial_point()
+    logp = model.logp()
+    fn = pytensor.function(model.value_vars, [logp, *pytensor.grad(logp, model.value_vars)])
+    args = [point[v.name] for v in model.value_vars]
+    fn(*args)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn(*args)
+    return (time.perf_counter() - t0) / repeats * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--main-job", action="store_true", help="also time the README's main job")
+    args = parser.parse_args()
+    spec = load_spec("balance_of_threat")
+    data = load_dataset("middle-east")
+    design = build_design(data.panel, spec)
+    print(f"embedded panel: {len(design.threat_y)} threat rows, {len(design.ally_y)} alliance rows, "
+          f"{len(design.triad_ally)} triads")
+    dense = gradient_ms(design, spec)
+    sparse_design = build_design(data.panel, spec)
+    sparse_design.dense = None
+    sparse = gradient_ms(sparse_design, spec)
+    print(f"logp+gradient: dense per-year kernel {dense:.3f} ms, sparse triads {sparse:.3f} ms "
+          f"(x{sparse / dense:.2f})")
+    if not args.main_job:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        subprocess.run(
+            [str(Path(sys.executable).parent / "walt-bayes"), "fit", "balance_of_threat", "--data", "middle-east",
+             "--out", tmp],
+            check=True,
+        )
+        wall = time.perf_counter() - t0
+        fit = next(Path(tmp).glob("*/fit.nc"))
+        from walt_bayes.fit.fitfile import load_fit
+
+        tree = load_fit(fit)
+        walls = json.loads(tree.attrs["wall_times"])
+        conv = json.loads(tree.attrs["convergence"])
+        ess = np.inf if not conv else conv["min_ess_bulk"]
+        print(f"main job wall {wall:.1f} s; stages {', '.join(f'{k} {v:.1f} s' for k, v in walls.items())}")
+        print(f"max R-hat {conv['max_rhat']:.3f}, min bulk ESS {conv['min_ess_bulk']:.0f}, "
+              f"divergences {conv['divergences']}; min bulk ESS per second of sampling "
+              f"{ess / walls['sampling']:.1f}")
+
+
+if __name__ == "__main__":
+    main()
