@@ -10,7 +10,7 @@ import pytest
 
 from walt_bayes.hypotheses.registry import REGISTRY
 from walt_bayes.hypotheses.table import evidence_table
-from walt_bayes.hypotheses.verdicts import Thresholds, judge, rope_from_odds_ratio
+from walt_bayes.hypotheses.verdicts import Thresholds, combine, judge, rope_from_odds_ratio
 
 ROPE = (math.log(0.9), math.log(1.1))
 
@@ -92,3 +92,40 @@ def test_registry_pairs_are_mutual():
     for h in REGISTRY.values():
         if h.pair:
             assert REGISTRY[h.pair].pair == h.id
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        (["supported", "supported"], "supported"),
+        (["supported", "contradicted"], "contradicted"),
+        (["contradicted", "not testable"], "contradicted"),
+        (["supported", "not testable"], "not testable"),
+        (["practically null", "practically null"], "practically null"),
+        (["practically null", "supported"], "inconclusive"),
+        (["supported", "inconclusive"], "inconclusive"),
+        ([], "not testable"),
+    ],
+)
+def test_combine_multi_part_verdicts(parts, expected):
+    assert combine(parts) == expected
+
+
+def test_marginal_effect_rope_scales_with_mean_p_one_minus_p():
+    t = Thresholds()
+    weight = 0.05  # mean p(1-p) over the rows
+    lo, hi = t.rope_for("probability", weight)
+    assert (lo, hi) == pytest.approx((ROPE[0] * weight, ROPE[1] * weight))
+    # An AME just beyond what an odds ratio of 1.1 per SD would give is supported; just inside is null.
+    assert judge(np.linspace(hi * 1.01, hi * 3, 4001), +1, t, rope=(lo, hi)).verdict == "supported"
+    assert judge(np.linspace(lo * 0.99, hi * 0.99, 4001), +1, t, rope=(lo, hi)).verdict == "practically null"
+    # The same draws judged against the unscaled log-odds ROPE would be null.
+    assert judge(np.linspace(hi * 1.01, hi * 3, 4001), +1, t).verdict == "practically null"
+
+
+def test_share_rope_boundary():
+    t = Thresholds(share_rope=0.1)
+    assert t.rope_for("share") == (-0.1, 0.1)
+    assert judge(np.linspace(0.11, 0.9, 4001), +1, t, rope=t.rope_for("share")).verdict == "supported"
+    assert judge(np.linspace(-0.09, 0.09, 4001), +1, t, rope=t.rope_for("share")).verdict == "practically null"
+    assert "share" in t.describe() and "every part must hold" in t.describe()

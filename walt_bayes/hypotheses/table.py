@@ -1,8 +1,10 @@
-"""The evidence table: one row per hypothesis, with verdict and posterior figures."""
+"""The evidence table: one row per hypothesis (and per part of a multi-part one), with verdict and
+posterior figures; and the side-by-side view of the balancing/bandwagoning pairs."""
 
 from __future__ import annotations
 
 import json
+import math
 import warnings
 
 import arviz as az
@@ -10,13 +12,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from walt_bayes.hypotheses.registry import REGISTRY, NotTestable
-from walt_bayes.hypotheses.verdicts import NOT_TESTABLE, Thresholds, judge
+from walt_bayes.hypotheses.effects import MAX_DRAWS
+from walt_bayes.hypotheses.registry import REGISTRY, FitContext, Hypothesis, NotTestable, Part
+from walt_bayes.hypotheses.verdicts import NOT_TESTABLE, Thresholds, combine, judge
 
 COLUMNS = [
     "id", "family", "verdict", "mean", "hdi_low", "hdi_high", "p_direction", "bayes_factor",
-    "direction", "statement", "quantity", "pair", "reason",
+    "direction", "rope_low", "rope_high", "scale", "statement", "quantity", "pair", "part_of",
+    "comparison", "reason", "note",
 ]
+SIGN = {1: "> 0", -1: "< 0"}
+DEFAULT_THRESHOLDS = Thresholds()
 
 
 def savage_dickey(tree: xr.DataTree, name: str) -> float:
@@ -25,12 +31,90 @@ def savage_dickey(tree: xr.DataTree, name: str) -> float:
         return float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bf = az.bayes_factor(tree, var_names=[name], ref_vals=0)
+        try:
+            bf = az.bayes_factor(tree, var_names=[name], ref_vals=0)
+        except Exception:  # a prior without spread at 0, a non-scalar variable
+            return float("nan")
     return float(bf[name].sel(bf_type="BF10"))
 
 
+def row_id(h: Hypothesis, part: Part) -> str:
+    """The table row that carries ``part``: the hypothesis' own row when it is its only judged part."""
+    judged = [p for p in h.parts if p.in_verdict]
+    if len(h.parts) == 1 or (len(judged) == 1 and judged[0] is part):
+        return h.id
+    return h.id + part.suffix
+
+
+def _blank(h: Hypothesis, part: Part | None) -> dict:
+    return {
+        "id": h.id + (part.suffix if part else ""), "family": h.family,
+        "statement": h.statement, "quantity": part.quantity if part else h.quantity,
+        "direction": SIGN[part.direction] if part else h.direction_text,
+        "pair": "", "part_of": "", "comparison": h.comparison or "",
+        "mean": np.nan, "hdi_low": np.nan, "hdi_high": np.nan, "p_direction": np.nan,
+        "bayes_factor": np.nan, "rope_low": np.nan, "rope_high": np.nan, "scale": "",
+        "reason": "", "note": "", "verdict": NOT_TESTABLE,
+    }
+
+
+def _evaluate(ctx: FitContext, h: Hypothesis, part: Part, thresholds: Thresholds) -> dict:
+    row = _blank(h, part)
+    try:
+        est = part.draws(ctx)
+    except NotTestable as why:
+        row["reason"] = f"{why}; testable with {part.needs}"
+        return row
+    rope = thresholds.rope_for(est.scale, est.weight)
+    ev = judge(est.draws, part.direction, thresholds, rope=rope)
+    row.update(
+        verdict=ev.verdict, mean=ev.mean, hdi_low=ev.hdi_low, hdi_high=ev.hdi_high,
+        p_direction=ev.p_direction, rope_low=rope[0], rope_high=rope[1], scale=est.scale, note=est.note,
+    )
+    if est.coefficient:
+        row["bayes_factor"] = savage_dickey(ctx.tree, est.coefficient)
+    return row
+
+
+def hypothesis_rows(
+    ctx: FitContext, h: Hypothesis, thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> list[dict]:
+    """The rows for one hypothesis: its own row, then one per further part."""
+    if len(h.parts) == 1:
+        row = _evaluate(ctx, h, h.parts[0], thresholds)
+        row["id"] = h.id
+        row["pair"] = h.pair or ""
+        return [row]
+    evaluated = [(p, _evaluate(ctx, h, p, thresholds)) for p in h.parts]
+    for p, r in evaluated:
+        r["part_of"] = h.id
+        r["comparison"] = ""
+        if not p.in_verdict:
+            r["note"] = "reported beside the verdict, not part of it" + (f"; {r['note']}" if r["note"] else "")
+    judged = [(p, r) for p, r in evaluated if p.in_verdict]
+    if len(judged) == 1:
+        # The hypothesis' row carries its one judged quantity; the others follow as their own rows.
+        p, main = judged[0]
+        main = dict(main, id=h.id, part_of="", comparison=h.comparison or "")
+        rest = [r for q, r in evaluated if q is not p]
+    else:
+        main = _blank(h, None)
+        main["verdict"] = combine([r["verdict"] for _, r in judged])
+        parts = ", ".join(f"{r['id']} {r['verdict']}" for _, r in judged)
+        main["note"] = f"every part must hold: {parts}"
+        missing = [r for _, r in judged if r["verdict"] == NOT_TESTABLE]
+        if main["verdict"] == NOT_TESTABLE:
+            main["reason"] = "; ".join(f"{r['id']}: {r['reason']}" for r in missing)
+        rest = [r for _, r in evaluated]
+    main["pair"] = h.pair or ""
+    return [main, *rest]
+
+
 def evidence_table(
-    tree: xr.DataTree, ids: list[str] | None = None, thresholds: Thresholds = Thresholds()
+    tree: xr.DataTree,
+    ids: list[str] | None = None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    max_draws: int | None = MAX_DRAWS,
 ) -> pd.DataFrame:
     """Evidence for each hypothesis from one fit.
 
@@ -39,42 +123,70 @@ def evidence_table(
     tree : xarray.DataTree
         A loaded fit.
     ids : list of str, optional
-        Hypothesis ids (default: every registered one, in registry order).
+        Hypothesis ids (default: every registered one, in registry order: Walt's 32, then the
+        variant-level claims).
     thresholds : Thresholds
         Verdict settings.
+    max_draws : int, optional
+        Marginal effects use at most this many posterior draws (evenly thinned).
 
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`COLUMNS`; untestable hypotheses carry the reason.
+        Columns :data:`COLUMNS`; untestable hypotheses carry the reason and the data that would make
+        them testable.  ``attrs["notes"]`` holds what to print under the table.
     """
+    ctx = FitContext(tree, max_draws=max_draws)
     rows = []
     for hid in ids or list(REGISTRY):
-        h = REGISTRY[hid]
-        row = {
-            "id": h.id, "family": h.family, "statement": h.statement, "quantity": h.quantity,
-            "direction": "> 0" if h.direction > 0 else "< 0", "pair": h.pair or "",
-            "mean": np.nan, "hdi_low": np.nan, "hdi_high": np.nan, "p_direction": np.nan,
-            "bayes_factor": np.nan, "reason": "",
-        }
-        try:
-            draws = h.draws(tree)
-        except NotTestable as why:
-            row["verdict"] = NOT_TESTABLE
-            row["reason"] = f"{why}; testable with {h.needs}"
-            rows.append(row)
+        rows.extend(hypothesis_rows(ctx, REGISTRY[hid], thresholds))
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    notes = [thresholds.describe()]
+    if "effects" in ctx.__dict__:
+        notes.append(ctx.effects.note)
+    table.attrs["notes"] = notes
+    return table
+
+
+def pairs_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Balancing and bandwagoning hypotheses side by side (BAL-k beside BW-k), with what each
+    theory predicts for each quantity."""
+    by_id = table.set_index("id")
+    out = []
+    for hid, h in REGISTRY.items():
+        if h.family != "BAL" or not h.pair or hid not in by_id.index or h.pair not in by_id.index:
             continue
-        ev = judge(draws, h.direction, thresholds)
-        row.update(
-            verdict=ev.verdict, mean=ev.mean, hdi_low=ev.hdi_low, hdi_high=ev.hdi_high,
-            p_direction=ev.p_direction,
-        )
-        if h.coefficient:
-            row["bayes_factor"] = savage_dickey(tree, h.coefficient)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+        bw = REGISTRY[h.pair]
+        a, b = by_id.loc[hid], by_id.loc[h.pair]
+        out.append({
+            "pair": f"{hid} / {h.pair}",
+            "BAL verdict": a["verdict"], "BAL mean": a["mean"], "BAL predicts": a["direction"],
+            "BW verdict": b["verdict"], "BW mean": b["mean"],
+            "BW predicts": b["direction"] + (f" ({bw.opposite})" if bw.opposite else ""),
+            "same quantity": h.same_quantity_as_pair,
+        })
+    return pd.DataFrame(out)
 
 
 def table_records(table: pd.DataFrame) -> list[dict]:
     """JSON-ready row objects (NaN becomes null)."""
     return json.loads(table.to_json(orient="records"))
+
+
+def fmt(x, digits: int = 3) -> str:
+    """A number for display ('—' for NaN)."""
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table (no optional dependency); cells are shown as text."""
+
+    def cell(v) -> str:
+        if isinstance(v, float):
+            v = fmt(v)
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    head = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])

@@ -7,6 +7,14 @@
 
 The ROPE defaults to an odds ratio within 0.9–1.1 per standard deviation of
 the input, i.e. a coefficient in [log 0.9, log 1.1] on the standardised scale.
+Average marginal effects (probability per SD) use that ROPE times the mean of
+``p (1 - p)`` over the rows they average (what an odds ratio of 0.9–1.1 per SD
+would do there); differences of shares use ± ``share_rope``.
+
+Hypotheses with several parts are conjunctions (:func:`combine`): contradicted
+when any part is contradicted, supported when every part is supported, not
+testable when a part is not testable (and none contradicted), practically null
+when every part is, inconclusive otherwise.
 """
 
 from __future__ import annotations
@@ -34,14 +42,24 @@ class Thresholds:
     prob: float = 0.95
     rope: tuple[float, float] = (math.log(0.9), math.log(1.1))
     ci_prob: float = CI_PROB
+    share_rope: float = 0.1
 
     def describe(self) -> str:
         lo, hi = self.rope
         return (
             f"supported/contradicted: P(direction) ≥ {self.prob:g} and {self.ci_prob:.0%} HDI outside the "
             f"ROPE [{lo:.3f}, {hi:.3f}] (odds ratio {math.exp(lo):.2f}–{math.exp(hi):.2f} per SD); "
-            f"practically null: HDI inside the ROPE; otherwise inconclusive"
+            f"practically null: HDI inside the ROPE; otherwise inconclusive. Marginal effects "
+            f"(probability per SD): ROPE × mean p(1−p) over the rows; share differences: "
+            f"ROPE ±{self.share_rope:g}; multi-part hypotheses: every part must hold"
         )
+
+    def rope_for(self, scale: str, weight: float = 1.0) -> tuple[float, float]:
+        """The ROPE for a quantity on ``scale`` (``share``: ± share_rope; otherwise the log-odds
+        ROPE times ``weight``)."""
+        if scale == "share":
+            return (-self.share_rope, self.share_rope)
+        return (self.rope[0] * weight, self.rope[1] * weight)
 
 
 def rope_from_odds_ratio(low: float, high: float) -> tuple[float, float]:
@@ -62,7 +80,10 @@ class Evidence:
     verdict: str
 
 
-def judge(draws: np.ndarray, direction: int, thresholds: Thresholds = Thresholds()) -> Evidence:
+def judge(
+    draws: np.ndarray, direction: int, thresholds: Thresholds = Thresholds(),
+    rope: tuple[float, float] | None = None,
+) -> Evidence:
     """Verdict for posterior ``draws`` of a quantity predicted to be > 0 (``direction=+1``) or < 0 (-1).
 
     Parameters
@@ -73,6 +94,8 @@ def judge(draws: np.ndarray, direction: int, thresholds: Thresholds = Thresholds
         The predicted sign.
     thresholds : Thresholds
         Probability, ROPE and interval settings.
+    rope : (float, float), optional
+        The ROPE on the quantity's own scale (default: ``thresholds.rope``).
 
     Returns
     -------
@@ -85,7 +108,7 @@ def judge(draws: np.ndarray, direction: int, thresholds: Thresholds = Thresholds
     lo, hi = (float(v) for v in az.hdi(x, prob=thresholds.ci_prob))
     p_dir = float(np.mean(x * direction > 0))
     p_opp = float(np.mean(x * direction < 0))
-    rlo, rhi = thresholds.rope
+    rlo, rhi = thresholds.rope if rope is None else rope
     outside = hi < rlo or lo > rhi
     inside = lo >= rlo and hi <= rhi
     if p_dir >= thresholds.prob and outside:
@@ -97,3 +120,18 @@ def judge(draws: np.ndarray, direction: int, thresholds: Thresholds = Thresholds
     else:
         verdict = INCONCLUSIVE
     return Evidence(float(x.mean()), lo, hi, p_dir, verdict)
+
+
+def combine(verdicts: list[str]) -> str:
+    """The verdict on a conjunction of parts (see the module docstring)."""
+    if not verdicts:
+        return NOT_TESTABLE
+    if CONTRADICTED in verdicts:
+        return CONTRADICTED
+    if NOT_TESTABLE in verdicts:
+        return NOT_TESTABLE
+    if all(v == SUPPORTED for v in verdicts):
+        return SUPPORTED
+    if all(v == NULL for v in verdicts):
+        return NULL
+    return INCONCLUSIVE
