@@ -1,0 +1,59 @@
+"""The ``walt-bayes report`` command: render the HTML report of one or several fits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from walt_bayes.errors import WaltError
+
+console = Console()
+
+
+def report_command(
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Run directories (or fit.nc files): one gives the fit report, "
+            "several the comparison."
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="HTML file (default: RUN_DIR/report.html, or comparison_report.html)."
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="auto (quarto when on PATH, else a Jupyter kernel), jupyter or quarto."),
+    ] = "auto",
+    network_year: Annotated[
+        int | None,
+        typer.Option(help="Fit report: year of the threat network (default: most disputes)."),
+    ] = None,
+    dyads: Annotated[
+        str | None,
+        typer.Option(
+            help="Fit report: dyads for threat over time, 'SOURCE->TARGET,…' (COW codes)."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
+) -> None:
+    """Render a self-contained HTML report from saved fits (nothing is refitted)."""
+    from walt_bayes.report.render import render_report
+
+    params = {}
+    if network_year is not None:
+        params["network_year"] = network_year
+    if dyads is not None:
+        params["dyads"] = dyads
+    if params and len(run_dirs) > 1:
+        raise WaltError(
+            "--network-year and --dyads apply to the report of one fit, not to a comparison"
+        )
+    path = render_report(run_dirs, out, engine=engine, progress=not quiet, params=params)
+    console.print(f"report written to [bold]{path}[/]")

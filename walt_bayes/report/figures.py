@@ -1,0 +1,416 @@
+"""Figures of the reports: each function takes a loaded fit and returns a matplotlib Figure.
+
+Posterior plots go through ArviZ (``az.plot_*`` from arviz-plots, matplotlib
+backend); the rest are plain matplotlib on the quantities of
+:mod:`walt_bayes.report.quantities`.  Every interval is a 94% HDI.
+"""
+
+from __future__ import annotations
+
+import math
+
+import arviz as az
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from walt_bayes.fit.diagnostics import CI_PROB, named_parameters
+from walt_bayes.report import quantities as q
+
+BLUE, ORANGE, GREY, RED = "#1f77b4", "#ff7f0e", "#7f7f7f", "#d62728"
+_PCT = f"{CI_PROB:.0%}"
+
+
+def _figure(pc) -> Figure:
+    """The matplotlib Figure behind an arviz-plots PlotCollection."""
+    return pc.viz["figure"].item()
+
+
+def _percent_axis(ax, axis: str = "y") -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(
+        PercentFormatter(1.0, decimals=None)
+    )
+
+
+# ------------------------------------------------------------------ data
+def data_by_year(fit: q.ReportFit) -> Figure:
+    """States in the panel, and the observed alliance (and dispute) rates, per year."""
+    tab = q.observed_by_year(fit)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
+    ax1.bar(tab["year"], tab["states"], color=GREY)
+    ax1.set(title="States in the panel", xlabel="year", ylabel="states")
+    ax2.plot(tab["year"], tab["alliance_rate"], "o-", color=BLUE, label="allied dyad-years")
+    if "dispute_rate" in tab:
+        ax2.plot(
+            tab["year"], tab["dispute_rate"], "s--", color=RED, label="directed dispute initiations"
+        )
+    _percent_axis(ax2)
+    ax2.set(title="Observed rates", xlabel="year", ylabel="share of dyad-years", ylim=(0, None))
+    ax2.legend(frameon=False)
+    return fig
+
+
+def _rate_hist(ax, rates: np.ndarray, observed: float, title: str, colour: str) -> None:
+    ax.hist(rates, bins=40, color=colour, alpha=0.7)
+    ax.axvline(observed, color="black", lw=2, label=f"observed {observed:.1%}")
+    _percent_axis(ax, "x")
+    ax.set(title=title, xlabel="alliance rate", ylabel="draws")
+    ax.legend(frameon=False)
+
+
+def prior_predictive(fit: q.ReportFit) -> Figure:
+    """Alliance (and dispute) rate in prior predictive draws against the observed rate."""
+    tree = fit.tree
+    has_dispute = (
+        "prior_predictive" in tree.children and "dispute" in tree["prior_predictive"].data_vars
+    )
+    fig, axes = plt.subplots(
+        1,
+        2 if has_dispute else 1,
+        figsize=(10 if has_dispute else 5.5, 3.4),
+        layout="constrained",
+        squeeze=False,
+    )
+    _rate_hist(
+        axes[0, 0],
+        q.rate_draws(fit, "prior_predictive"),
+        float(fit.ally_y.mean()),
+        "Prior predictive: alliance rate",
+        GREY,
+    )
+    if has_dispute:
+        rep = q.stacked(tree["prior_predictive"]["dispute"]).astype(float).mean(axis=1)
+        obs = float(np.asarray(tree["observed_data"]["dispute"].values, dtype=float).mean())
+        _rate_hist(axes[0, 1], rep, obs, "Prior predictive: dispute-initiation rate", GREY)
+        axes[0, 1].set_xlabel("dispute-initiation rate")
+    return fig
+
+
+def _forest(trees, names: list[str], title: str, height: float) -> Figure:
+    longest = max((len(n) for n in names), default=10)
+    pc = az.plot_forest(
+        trees,
+        var_names=names,
+        combined=True,
+        backend="matplotlib",
+        figure_kwargs={"figsize": (9, height), "width_ratios": [max(1.0, longest / 14), 2.5]},
+    )
+    if isinstance(trees, dict):
+        pc.add_legend("model", title="fit")
+    fig = _figure(pc)
+    for ax in fig.axes[1:]:
+        ax.axvline(0, color=GREY, ls="--", lw=1)
+    fig.suptitle(title)
+    return fig
+
+
+# ------------------------------------------------------------------ diagnostics
+def key_parameters(
+    fit: q.ReportFit, summary: pd.DataFrame | None = None, n_worst: int = 2
+) -> list[str]:
+    """For the trace plot: hypothesis coefficients, threat weights and the worst R-hats."""
+    post = fit.tree["posterior"]
+    names = [n for n in ("gamma_shared", "gamma_partner") if n in post.data_vars]
+    names += [f"beta_{s}" for s in fit.design.sources if f"beta_{s}" in post.data_vars]
+    if summary is not None and len(summary):
+        worst = summary["r_hat"].astype(float).sort_values(ascending=False).index
+        for label in worst:
+            base = str(label).split("[")[0]
+            if base not in names and base in post.data_vars and post[base].ndim == 2:
+                names.append(base)
+            if len(names) >= 6 + n_worst:
+                break
+    if not names:
+        names = [n for n in named_parameters(post) if post[n].ndim == 2][:6]
+    return names
+
+
+def trace(fit: q.ReportFit, var_names: list[str]) -> Figure:
+    """Trace and rank-density plots of ``var_names`` (ArviZ ``plot_trace_dist``)."""
+    pc = az.plot_trace_dist(
+        fit.tree,
+        var_names=var_names,
+        backend="matplotlib",
+        figure_kwargs={"figsize": (10, 1.5 * len(var_names) + 0.6), "layout": "constrained"},
+    )
+    return _figure(pc)
+
+
+def rank(fit: q.ReportFit, var_names: list[str] | None = None, cols: int = 3) -> Figure:
+    """Rank ECDF plots (chains should overlap within the envelope) of the named parameters."""
+    post = fit.tree["posterior"]
+    names = var_names or named_parameters(post)
+    panels = sum(
+        int(np.prod([post[n].sizes[d] for d in post[n].dims if d not in ("chain", "draw")]))
+        for n in names
+    )
+    rows = max(1, math.ceil(panels / cols))
+    pc = az.plot_rank(
+        fit.tree,
+        var_names=names,
+        backend="matplotlib",
+        col_wrap=cols,
+        figure_kwargs={"figsize": (11, 2.2 * rows + 0.5), "layout": "constrained"},
+    )
+    return _figure(pc)
+
+
+# ------------------------------------------------------------------ posterior predictive checks
+def ppc_overall(fit: q.ReportFit) -> Figure:
+    """Overall alliance rate in posterior predictive draws against the observed rate."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4), layout="constrained")
+    _rate_hist(
+        ax, q.rate_draws(fit), float(fit.ally_y.mean()), "Posterior predictive: alliance rate", BLUE
+    )
+    return fig
+
+
+def ppc_by_year(fit: q.ReportFit) -> Figure:
+    """Alliance rate by year: posterior predictive mean and HDI band, observed points."""
+    tab = q.predictive_rates(fit, by="year")
+    fig, ax = plt.subplots(figsize=(10, 3.4), layout="constrained")
+    years = tab["group"].astype(int)
+    ax.fill_between(
+        years,
+        tab["hdi_low"],
+        tab["hdi_high"],
+        color=BLUE,
+        alpha=0.25,
+        label=f"posterior predictive {_PCT} HDI",
+    )
+    ax.plot(years, tab["mean"], color=BLUE, label="posterior predictive mean")
+    ax.plot(years, tab["observed"], "o", color="black", label="observed")
+    _percent_axis(ax)
+    ax.set(title="Alliance rate by year", xlabel="year", ylabel="alliance rate")
+    ax.legend(frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    return fig
+
+
+def ppc_by_region(fit: q.ReportFit) -> Figure:
+    """Alliance rate by region of the weaker state: predictive HDI against the observed rate."""
+    tab = q.predictive_rates(fit, by="region")
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(tab) + 1.4), layout="constrained")
+    y = np.arange(len(tab))
+    ax.hlines(
+        y,
+        tab["hdi_low"],
+        tab["hdi_high"],
+        color=BLUE,
+        lw=4,
+        alpha=0.5,
+        label=f"posterior predictive {_PCT} HDI",
+    )
+    ax.plot(tab["mean"], y, "|", color=BLUE, ms=12)
+    ax.plot(tab["observed"], y, "o", color="black", label="observed")
+    ax.set_yticks(y, [f"{g} (n={n:,})" for g, n in zip(tab["group"], tab["n"], strict=True)])
+    _percent_axis(ax, "x")
+    ax.set(title="Alliance rate by region", xlabel="alliance rate")
+    ax.invert_yaxis()
+    ax.legend(frameon=False, loc="lower right")
+    return fig
+
+
+def calibration(fit: q.ReportFit, n_bins: int = 10) -> Figure:
+    """Calibration: observed alliance rate against the posterior mean probability, in bins."""
+    tab = q.calibration_bins(fit, n_bins)
+    fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+    ax.plot([0, 1], [0, 1], color=GREY, ls="--", lw=1, label="perfect calibration")
+    ax.vlines(
+        tab["predicted"],
+        tab["rep_low"],
+        tab["rep_high"],
+        color=BLUE,
+        lw=3,
+        alpha=0.5,
+        label=f"replicated {_PCT} HDI",
+    )
+    ax.scatter(
+        tab["predicted"],
+        tab["observed"],
+        s=12 + 120 * np.sqrt(tab["n"] / tab["n"].max()),
+        color="black",
+        zorder=3,
+        label="observed rate in bin (size: rows)",
+    )
+    hi = float(max(tab["predicted"].max(), tab["observed"].max(), tab["rep_high"].max()))
+    lim = min(1.0, hi * 1.08 + 0.01)
+    ax.set(
+        xlim=(0, lim),
+        ylim=(0, lim),
+        xlabel="posterior mean probability (bin mean)",
+        ylabel="alliance rate",
+        title=f"Calibration ({len(tab)} non-empty probability bins)",
+    )
+    ax.legend(frameon=False, loc="upper left")
+    return fig
+
+
+# ------------------------------------------------------------------ threat
+def threat_weights(fit: q.ReportFit) -> Figure:
+    """Forest plot of the four threat weights (population means) and their group-level values."""
+    names = [
+        f"beta_{s}" for s in fit.design.sources if f"beta_{s}" in fit.tree["posterior"].data_vars
+    ]
+    return _forest(
+        fit.tree,
+        names,
+        f"Threat weights (log-odds of dispute initiation per SD; {_PCT} HDI)",
+        0.5 * len(names) + 1.3,
+    )
+
+
+def threat_over_time(fit: q.ReportFit, dyads: list[tuple[int, int]]) -> Figure:
+    """Threat of each chosen source to its target over time (posterior mean and HDI band)."""
+    tab = q.dyad_threat_series(fit, dyads)
+    fig, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
+    colours = plt.get_cmap("tab10")
+    for n, ((source, target), part) in enumerate(tab.groupby(["source", "target"], sort=False)):
+        c = colours(n % 10)
+        ax.fill_between(part["year"], part["hdi_low"], part["hdi_high"], color=c, alpha=0.2)
+        ax.plot(
+            part["year"],
+            part["mean"],
+            "o-",
+            ms=3,
+            color=c,
+            label=f"{fit.abb(source)} → {fit.abb(target)}",
+        )
+    ax.set(
+        title=f"Threat over time (probability scale, {_PCT} HDI bands)",
+        xlabel="year",
+        ylabel="threat τ (P dispute initiation)",
+        ylim=(0, None),
+    )
+    ax.legend(
+        frameon=False,
+        ncols=min(4, max(1, len(dyads))),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.15),
+    )
+    return fig
+
+
+def threat_network(fit: q.ReportFit, year: int, top: int = 15) -> Figure:
+    """The strongest directed threats in ``year``: states on a circle, arrows source → target."""
+    from matplotlib.patches import FancyArrowPatch
+
+    edges = q.threat_network(fit, year, top)
+    keys = fit.design.threat_keys
+    states = sorted(
+        set(keys.loc[keys["year"] == year, "ccode1"])
+        | set(keys.loc[keys["year"] == year, "ccode2"])
+    )
+    angle = {c: 2 * np.pi * k / len(states) for k, c in enumerate(states)}
+    pos = {c: (np.cos(a), np.sin(a)) for c, a in angle.items()}
+    involved = set(edges["source"]) | set(edges["target"])
+    fig, ax = plt.subplots(figsize=(7.5, 7.5), layout="constrained")
+    vmax = float(edges["mean"].max()) if len(edges) else 1.0
+    cmap = plt.get_cmap("Reds")
+    for _, e in edges.iloc[::-1].iterrows():
+        w = float(e["mean"]) / vmax
+        arrow = FancyArrowPatch(
+            pos[int(e["source"])],
+            pos[int(e["target"])],
+            arrowstyle="-|>",
+            mutation_scale=12 + 8 * w,
+            lw=0.8 + 4 * w,
+            color=cmap(0.35 + 0.65 * w),
+            connectionstyle="arc3,rad=0.12",
+            shrinkA=14,
+            shrinkB=14,
+            zorder=2,
+        )
+        ax.add_patch(arrow)
+    for c in states:
+        x, y = pos[c]
+        strong = c in involved
+        ax.scatter(
+            [x],
+            [y],
+            s=380 if strong else 160,
+            color=BLUE if strong else "#c7d7e8",
+            zorder=3,
+            edgecolor="white",
+        )
+        ax.annotate(
+            fit.abb(c),
+            (x * 1.13, y * 1.13),
+            ha="center",
+            va="center",
+            fontsize=9,
+            fontweight="bold" if strong else "normal",
+            color="black" if strong else GREY,
+        )
+    ax.set(xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), aspect="equal")
+    ax.axis("off")
+    lo, hi = (edges["mean"].min(), edges["mean"].max()) if len(edges) else (0, 0)
+    ax.set_title(
+        f"Strongest {len(edges)} threats in {year} (arrow: source → threatened state; "
+        f"τ {lo:.2f}–{hi:.2f})",
+        fontsize=10,
+    )
+    return fig
+
+
+# ------------------------------------------------------------------ alliance effects
+def alliance_effects(fit: q.ReportFit) -> Figure:
+    """Forest plot of the alliance-block coefficients (terms and controls, log-odds per SD)."""
+    names = q.effect_names(fit)
+    return _forest(
+        fit.tree,
+        names,
+        f"Alliance effects (log-odds of an alliance per SD; {_PCT} HDI)",
+        0.45 * len(names) + 1.3,
+    )
+
+
+# ------------------------------------------------------------------ comparison
+def compare_forest(fits: dict[str, q.ReportFit], var_names: list[str]) -> Figure:
+    """Forest plot of parameters shared by several fits, one colour per fit."""
+    trees = {label: f.tree for label, f in fits.items()}
+    names = [v for v in var_names if all(v in t["posterior"].data_vars for t in trees.values())]
+    return _forest(
+        trees, names, f"Shared parameters by fit ({_PCT} HDI)", 0.3 * len(names) * len(trees) + 1.5
+    )
+
+
+def compare_elpd(cmp: pd.DataFrame) -> Figure:
+    """ArviZ comparison plot of expected log predictive density (higher is better)."""
+    pc = az.plot_compare(
+        cmp, backend="matplotlib", figure_kwargs={"figsize": (8, 0.6 * len(cmp) + 1.5)}
+    )
+    return _figure(pc)
+
+
+def compare_ppc_by_year(fits: dict[str, q.ReportFit]) -> Figure:
+    """Alliance rate by year in each fit's posterior predictive draws, with the observed rates."""
+    fig, ax = plt.subplots(figsize=(10, 3.6), layout="constrained")
+    colours = plt.get_cmap("tab10")
+    observed = None
+    for n, (label, fit) in enumerate(fits.items()):
+        tab = q.predictive_rates(fit, by="year")
+        years = tab["group"].astype(int)
+        ax.fill_between(years, tab["hdi_low"], tab["hdi_high"], color=colours(n % 10), alpha=0.15)
+        ax.plot(years, tab["mean"], color=colours(n % 10), label=label)
+        observed = tab
+    if observed is not None:
+        ax.plot(
+            observed["group"].astype(int),
+            observed["observed"],
+            "o",
+            color="black",
+            label="observed",
+        )
+    _percent_axis(ax)
+    ax.set(
+        title=f"Alliance rate by year: posterior predictive mean and {_PCT} HDI per fit",
+        xlabel="year",
+        ylabel="alliance rate",
+    )
+    ax.legend(
+        frameon=False, ncols=min(4, len(fits) + 1), loc="upper center", bbox_to_anchor=(0.5, -0.18)
+    )
+    return fig
