@@ -332,7 +332,6 @@ class Effect:
     draws: np.ndarray
     weight: float  # posterior mean of mean_rows p(1-p): scales a log-odds ROPE to probability
     rows: int
-    description: str = ""
 
 
 def _observed_factors(term: str) -> list[str]:
@@ -465,14 +464,14 @@ class Effects:
             for key, factor, slopes in input_req:
                 change = np.zeros_like(eta)  # d eta / d factor (per unit), or the switch-on change
                 current = np.zeros_like(eta)
-                for t, slope in slopes.items():
+                for t, rate in slopes.items():
                     f = d.term_latent[t]
                     lat = latent[f] if f else 1.0
-                    change += gam[t] * slope * lat
+                    change += gam[t] * rate * lat
                     current += gam[t] * d.term_observed[:, t] * lat
                 if factor in BINARY_FACTORS:
-                    base = eta - current
-                    ame = (_expit(base + change) - _expit(base)).mean(axis=1)
+                    eta_off = eta - current
+                    ame = (_expit(eta_off + change) - _expit(eta_off)).mean(axis=1)
                 else:
                     ame = (pq * change).mean(axis=1)
                 acc.setdefault(key, []).append(ame)
