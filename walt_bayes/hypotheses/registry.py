@@ -282,7 +282,9 @@ def input_effect(factor: str) -> QuantityFn:
         terms = [t for t in d.terms if factor in ALLIANCE_TERMS[t]]
         unit = "switching it on (0 → 1)" if factor in BINARY_FACTORS else "per SD"
         note = f"AME, probability of alliance {unit}, through {', '.join('gamma_' + t for t in terms)}"
-        return Estimate(e.draws, scale=PROBABILITY, weight=e.weight, note=note + _log_odds_equivalent(e))
+        # A discrete change is not linear in the log-odds: no log-odds equivalent for binary inputs.
+        note += f" (mean p(1−p) = {e.weight:.3g})" if factor in BINARY_FACTORS else _log_odds_equivalent(e)
+        return Estimate(e.draws, scale=PROBABILITY, weight=e.weight, note=note)
 
     return draws
 
