@@ -613,10 +613,17 @@ def _build_alliance(
     ) else None
     observed_cols = []
     latent_of = []
+    constant_factor: dict[str, str] = {}
     for term in terms:
         col = np.ones(n)
         latent = ""
-        for f in ALLIANCE_TERMS[term]:
+        factors = ALLIANCE_TERMS[term]
+        for f in factors:
+            if len(factors) > 1 and f in OBSERVED_FACTOR_COLUMNS and f not in ("support", "support_sq"):
+                # An interaction with a factor that never varies (e.g. bipolar in a panel
+                # of Cold-War years) duplicates its main term: not identified.
+                if np.nanstd(factor(f)) == 0:
+                    constant_factor[term] = f
             if f in LATENT_FACTORS:
                 latent = f
             elif f == "support":
@@ -638,8 +645,11 @@ def _build_alliance(
     for term, col, latent in zip(terms, observed_cols, latent_of, strict=True):
         raw = col * latent_hat[latent][0] if latent else col
         mean, sd = float(np.mean(raw)), float(np.std(raw))
-        if not np.isfinite(sd) or sd == 0:
-            reason = "does not vary in this panel"
+        if not np.isfinite(sd) or sd == 0 or term in constant_factor:
+            reason = (
+                f"cannot be estimated: its factor '{constant_factor[term]}' does not vary in this panel"
+                if term in constant_factor else "does not vary in this panel"
+            )
             if not a.drop_unavailable:
                 raise ModelError(f"term '{term}' {reason}")
             design.dropped_terms[term] = reason
