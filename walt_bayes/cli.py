@@ -49,6 +49,9 @@ def _mount_subcommands() -> None:
 
     app.add_typer(data_app, name="data", help="List, fetch, verify and cite the real-data sources.")
     app.add_typer(panel_app, name="panel", help="Build the global directed dyad-year panel from real data.")
+    from walt_bayes.check import check_command
+
+    app.command(name="check")(check_command)
     from walt_bayes.compare.cli import compare_command
 
     app.command(name="compare")(compare_command)
@@ -360,7 +363,7 @@ def main() -> None:
         sys.exit(128 + signum)
 
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="walt-bayes")
     except (typer.Exit, click.exceptions.Exit) as err:
         if interrupted():
             stop()

@@ -17,6 +17,7 @@ and exits 2.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -79,7 +80,8 @@ def fetch_sources(
     from walt_bayes.sources import fetch
 
     t0 = time.perf_counter()
-    results = fetch.fetch(names or None, mirror=mirror, force=force, progress=True)
+    # A progress bar only on a terminal: in logs and pipes stderr carries errors alone.
+    results = fetch.fetch(names or None, mirror=mirror, force=force, progress=sys.stderr.isatty())
     counts: dict[str, int] = {}
     for r in results:
         counts[r.action] = counts.get(r.action, 0) + 1

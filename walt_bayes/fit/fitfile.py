@@ -9,19 +9,22 @@ its settings, wall times and the convergence figures.  Writes are atomic.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import xarray as xr
 
-from walt_bayes.atomic import atomic_path
-from walt_bayes.errors import FitFileError
+from walt_bayes.atomic import atomic_path, is_temporary
+from walt_bayes.errors import FitFileError, WaltError
 from walt_bayes.model.design import Design
 from walt_bayes.spec import ModelSpec, parse_spec
 
 FORMAT = "walt-bayes-fit/1"
 REQUIRED_GROUPS = ("posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data")
+#: Root attributes that tie a fit to its spec and data (provenance).
+REQUIRED_ATTRS = ("spec_name", "spec_toml", "data_name", "data_sha256", "seed", "versions")
 JSON_ATTRS = ("sampler_settings", "wall_times", "convergence", "design_notes", "dropped_terms")
 
 
@@ -44,29 +47,52 @@ def save_fit(idata: xr.DataTree, path: str | Path) -> Path:
     return path
 
 
+def fit_file_path(path: str | Path) -> Path:
+    """The fit file of a run directory (or the file itself); refuses leftovers of interrupted runs."""
+    path = Path(path)
+    for part in (path, path.parent):
+        if is_temporary(part):
+            raise FitFileError(
+                f"{path}: a temporary name left by an interrupted run ('{part.name}'), not a finished fit; "
+                "delete it and fit again"
+            )
+    if path.is_dir():
+        path = path / "fit.nc"
+    if not path.exists():
+        raise FitFileError(f"{path}: no such fit file")
+    if not path.is_file():
+        raise FitFileError(f"{path}: not a fit file")
+    return path
+
+
+def check_fit_tree(tree: xr.DataTree, path: str | Path) -> None:
+    """Raise FitFileError unless ``tree`` has a fit's format tag, groups and provenance attributes."""
+    if tree.attrs.get("format") != FORMAT:
+        raise FitFileError(f"{path}: not a walt-bayes fit file (root attr 'format' is not '{FORMAT}')")
+    missing = [g for g in REQUIRED_GROUPS if g not in tree.children]
+    if missing:
+        raise FitFileError(f"{path}: fit file lacks the '{missing[0]}' group")
+    lacking = [a for a in REQUIRED_ATTRS if a not in tree.attrs]
+    if lacking:
+        raise FitFileError(f"{path}: fit file lacks the provenance attribute '{lacking[0]}'")
+
+
 def load_fit(path: str | Path) -> xr.DataTree:
     """Load and check a fit file.
 
     Raises
     ------
     FitFileError
-        Missing, truncated or unreadable file, or a netCDF that is not a walt-bayes fit.
+        Missing, truncated or unreadable file, a netCDF that is not a walt-bayes
+        fit, or a temporary file/directory left by an interrupted run.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "fit.nc"
-    if not path.exists():
-        raise FitFileError(f"{path}: no such fit file")
+    path = fit_file_path(path)
     try:
-        tree = xr.open_datatree(path, engine="h5netcdf")
-        tree = tree.load()
+        with xr.open_datatree(path, engine="h5netcdf") as lazy:
+            tree = lazy.load()
     except Exception as err:  # h5py/netCDF raise many types for corrupt files
         raise FitFileError(f"{path}: cannot read fit file ({type(err).__name__}: {err})") from err
-    if tree.attrs.get("format") != FORMAT:
-        raise FitFileError(f"{path}: not a walt-bayes fit file (root attr 'format' is not '{FORMAT}')")
-    missing = [g for g in REQUIRED_GROUPS if g not in tree.children]
-    if missing:
-        raise FitFileError(f"{path}: fit file lacks the '{missing[0]}' group")
+    check_fit_tree(tree, path)
     return tree
 
 
@@ -88,14 +114,79 @@ def fit_meta(tree: xr.DataTree, key: str):
     return value
 
 
-def check_provenance(tree: xr.DataTree, data_sha256: str | None = None, spec: ModelSpec | None = None) -> list[str]:
-    """Differences between a fit and the data/spec it is used with (empty if none)."""
+def _spec_fields(spec: ModelSpec) -> dict[str, object]:
+    """What makes two specs the same model (text, comments and description aside)."""
+    return {
+        "[model] name": spec.name,
+        "[threat]": spec.threat,
+        **{f"[alliance] {k}": v for k, v in dataclasses.asdict(spec.alliance).items()},
+        **{f"[priors] {k}": spec.priors.get(k) for k in sorted(spec.priors)},
+        **{f"[sampler] {k}": v for k, v in dataclasses.asdict(spec.sampler).items()},
+    }
+
+
+def spec_differences(stored: ModelSpec, given: ModelSpec) -> list[str]:
+    """Keys whose values differ between two specs (``[alliance] terms``, ``[priors] gamma``…)."""
+    a, b = _spec_fields(stored), _spec_fields(given)
+    return [k for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)]
+
+
+def check_provenance(
+    tree: xr.DataTree,
+    data_sha256: str | None = None,
+    spec: ModelSpec | None = None,
+    data_name: str | None = None,
+) -> list[str]:
+    """Differences between a fit and the data/spec it is used with (empty if none).
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A loaded fit.
+    data_sha256 : str, optional
+        Content hash of the panel it is used with (:func:`walt_bayes.panel.hashing.panel_sha256`).
+    spec : ModelSpec, optional
+        The spec it is used with; compared by content (comments and layout do not count).
+    data_name : str, optional
+        Name of that panel, for the message.
+
+    Returns
+    -------
+    list of str
+        One line per difference, saying what differs.
+    """
     diffs = []
-    if data_sha256 is not None and tree.attrs.get("data_sha256") != data_sha256:
+    fit_sha = str(tree.attrs.get("data_sha256"))
+    if data_sha256 is not None and fit_sha != data_sha256:
+        given = f"{data_name} " if data_name else ""
         diffs.append(
-            f"data differ: fit made on sha256 {str(tree.attrs.get('data_sha256'))[:12]}…, "
-            f"given {data_sha256[:12]}…"
+            f"data differ: the fit was made on {tree.attrs.get('data_name')} (sha256 {fit_sha[:12]}…), "
+            f"given {given}(sha256 {data_sha256[:12]}…)"
         )
     if spec is not None and tree.attrs.get("spec_toml") != spec.source_text:
-        diffs.append(f"spec differs from the one the fit was made with ({tree.attrs.get('spec_name')})")
+        try:
+            stored = fit_spec(tree)
+        except WaltError as err:
+            diffs.append(f"spec differs: the spec stored in the fit no longer loads ({err})")
+        else:
+            keys = spec_differences(stored, spec)
+            if keys:
+                shown = ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+                diffs.append(
+                    f"spec differs from the one the fit was made with ({tree.attrs.get('spec_name')}): {shown}"
+                )
     return diffs
+
+
+def version_differences(tree: xr.DataTree) -> list[str]:
+    """Libraries whose installed version differs from the one that made the fit."""
+    try:
+        stored = json.loads(tree.attrs.get("versions", "{}"))
+    except (TypeError, ValueError):
+        return ["the fit's library versions are unreadable"]
+    now = library_versions()
+    return [
+        f"{lib} {stored[lib]} made the fit, {now.get(lib, 'not installed')} is installed"
+        for lib in sorted(stored)
+        if stored[lib] != now.get(lib, "not installed")
+    ]

@@ -1,17 +1,36 @@
-"""Resolve a ``--data`` argument to a validated panel: the embedded data or a panel file."""
+"""Resolve a ``--data`` argument to a validated panel: the embedded data or a panel file.
+
+``--data`` is ``middle-east`` (the embedded data), a folder with the embedded
+CSV layout (``states.csv``, ``state_years.csv``, … as in ``data/middle_east/``;
+validated like the bundled files), or a panel file (``.parquet`` or ``.csv``)
+with the columns of :mod:`walt_bayes.panel.columns`.  A panel file is checked
+before any model is built: key columns are whole numbers without gaps, numeric
+columns hold numbers (missing values allowed, infinities not), 0/1 columns hold
+0 or 1, counts are not negative; every problem raises :class:`DataError` with
+one line naming the file, the column and the rows.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from walt_bayes.errors import DataError
+from walt_bayes.errors import DataError, describe_rows
 from walt_bayes.model.design import check_panel
+from walt_bayes.panel import columns
 from walt_bayes.panel.hashing import panel_sha256
 
 EMBEDDED = "middle-east"
+
+#: Columns holding text (region and regime labels); every other contract column is numeric.
+TEXT_COLUMNS = frozenset({"region1", "region2", "regime1", "regime2"})
+#: Columns that count events and cannot be negative.
+COUNT_COLUMNS = ("init21_past10", "init2_past10", "igos")
+#: Columns that are shares or similarities in [0, 1].
+UNIT_COLUMNS = ("ideo_sim", "democracy1", "democracy2")
 
 
 @dataclass
@@ -27,6 +46,8 @@ def read_panel_file(path: Path) -> pd.DataFrame:
     """Read a panel from Parquet or CSV, with one-line errors."""
     if not path.exists():
         raise DataError(f"{path}: no such panel file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a panel file")
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
@@ -37,22 +58,131 @@ def read_panel_file(path: Path) -> pd.DataFrame:
     raise DataError(f"{path}: unknown panel format '{path.suffix}' (use .parquet or .csv)")
 
 
-def load_dataset(data: str | Path) -> Dataset:
-    """The panel named by ``data``: ``middle-east`` (embedded) or a panel file.
+def _where(rows: np.ndarray, csv: bool) -> str:
+    """Row labels for a message: CSV line numbers (header = line 1) or 1-based data rows."""
+    if csv:  # the wording of the embedded loader's messages
+        return f"CSV {describe_rows([int(r) + 2 for r in rows])} (line numbers, header = line 1)"
+    return f"data {describe_rows([int(r) + 1 for r in rows])} (first row = 1)"
+
+
+def validate_panel(panel: pd.DataFrame, name: str, csv: bool = False) -> pd.DataFrame:
+    """Check a panel read from a file against the column contract.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The panel as read.
+    name : str
+        The file, for messages.
+    csv : bool
+        Report CSV line numbers instead of data rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The panel with a fresh index and integer key columns.
 
     Raises
     ------
     DataError
-        Unreadable file, missing required column, duplicate keys.
+        One line: file, column, problem and rows.
+    """
+    panel = panel.reset_index(drop=True)
+    if not all(isinstance(c, str) for c in panel.columns):
+        raise DataError(f"{name}: column names must be text")
+    dup_cols = sorted({c for c in panel.columns if list(panel.columns).count(c) > 1})
+    if dup_cols:
+        raise DataError(f"{name}: duplicate column(s) {', '.join(map(repr, dup_cols))}")
+    missing = [c for c in columns.REQUIRED if c not in panel.columns]
+    if missing:
+        raise DataError(
+            f"{name}: missing required column '{missing[0]}' ({columns.REQUIRED[missing[0]]})"
+        )
+    if panel.empty:
+        raise DataError(f"{name}: no rows")
+
+    def fail(col: str, problem: str, bad) -> DataError:
+        rows = np.flatnonzero(np.asarray(bad, dtype=bool))
+        return DataError(f"{name}: column '{col}': {problem} at {_where(rows, csv)}")
+
+    known = set(columns.REQUIRED) | set(columns.OPTIONAL)
+    for col in [c for c in panel.columns if c in known]:
+        values = panel[col]
+        if col in TEXT_COLUMNS:
+            if col in ("region1", "region2") and values.isna().any():
+                raise fail(col, "missing region", values.isna())
+            continue
+        if pd.api.types.is_bool_dtype(values.dtype):
+            values = values.astype("Int64")
+        if not pd.api.types.is_numeric_dtype(values.dtype):
+            numeric = pd.to_numeric(values, errors="coerce")
+            raise fail(col, "not a number", numeric.isna() & values.notna())
+        x = values.astype("float64").to_numpy(na_value=np.nan)
+        if np.isinf(x).any():
+            raise fail(col, "infinite value", np.isinf(x))
+        if col in columns.KEYS:
+            if np.isnan(x).any():
+                raise fail(col, "missing value", np.isnan(x))
+            if (x != np.round(x)).any():
+                raise fail(col, "not a whole number", x != np.round(x))
+            lo, hi = (1, 999) if col != "year" else (1000, 2999)
+            out = (x < lo) | (x > hi)
+            if out.any():
+                what = "COW code outside 1-999" if col != "year" else "year outside 1000-2999"
+                raise fail(col, what, out)
+        present = ~np.isnan(x)
+        if col in columns.BINARY:
+            bad = present & (x != 0) & (x != 1)
+            if bad.any():
+                raise fail(col, "must be 0 or 1 (or missing)", bad)
+        if col in COUNT_COLUMNS:
+            bad = present & (x < 0)
+            if bad.any():
+                raise fail(col, "negative count", bad)
+        if col in UNIT_COLUMNS:
+            bad = present & ((x < 0) | (x > 1))
+            if bad.any():
+                raise fail(col, "must be in [0, 1] (or missing)", bad)
+    same = panel["ccode1"].to_numpy() == panel["ccode2"].to_numpy()
+    if same.any():
+        raise fail("ccode2", "a state paired with itself (ccode1 == ccode2)", same)
+    panel = panel.astype({k: "int64" for k in columns.KEYS})
+    check_panel(panel, name=name)
+    return panel
+
+
+def _embedded_dir(path: Path) -> bool:
+    from walt_bayes.panel.embedded import FILES
+
+    return path.is_dir() and any((path / f).exists() for f in FILES.values())
+
+
+def load_dataset(data: str | Path) -> Dataset:
+    """The panel named by ``data``: ``middle-east``, a folder of embedded CSVs, or a panel file.
+
+    Raises
+    ------
+    DataError
+        Unreadable file, missing required column, bad value, duplicate keys.
     """
     if str(data) == EMBEDDED:
         from walt_bayes.panel.embedded import load_middle_east
 
         panel = load_middle_east()
         name = EMBEDDED
+    elif Path(data).is_dir():
+        path = Path(data)
+        if not _embedded_dir(path):
+            raise DataError(
+                f"{path}: a folder given as --data must hold the embedded CSV files "
+                "(states.csv, state_years.csv, …; see data/middle_east/CODEBOOK.md)"
+            )
+        from walt_bayes.panel.embedded import load_middle_east
+
+        panel = load_middle_east(path)
+        name = path.resolve().name.replace("_", "-")
     else:
         path = Path(data)
-        panel = read_panel_file(path)
+        panel = validate_panel(read_panel_file(path), name=str(path), csv=path.suffix == ".csv")
         name = path.stem
-        check_panel(panel, name=str(path))
     return Dataset(name=name, panel=panel, sha256=panel_sha256(panel))

@@ -194,6 +194,8 @@ def _stream(src: Source, reader, dest: Path, origin: str, progress) -> None:
 
 
 def _from_mirror(src: Source, mirror: Path, target: Path, progress) -> None:
+    if not mirror.is_dir():
+        raise SourceError(f"mirror {mirror}: no such directory (from --mirror or {MIRROR_ENV})")
     path = mirror / src.file
     if not path.is_file():
         raise SourceError(
@@ -322,6 +324,8 @@ def verify(
     base, where = (
         (Path(mirror), f"mirror {mirror}") if mirror is not None else (cache_dir(), "cache")
     )
+    if mirror is not None and not base.is_dir():
+        raise SourceError(f"mirror {mirror}: no such directory")
     out: dict[str, str | None] = {}
     for n in todo:
         src = registry.get(n)
