@@ -706,6 +706,13 @@ CASES = [
         None,
         ["cache/peacesciencer/cow_nmcc.rda"],
     ),
+    Case(
+        "cache-not-a-folder",
+        ["data", "fetch", "cow_states"],
+        "cachefile is a file, not a folder",
+        lambda ws: write(ws / "cachefile", "not a folder"),
+        env={"WALT_BAYES_CACHE": "cachefile", "WALT_BAYES_MIRROR": str(MIRROR)},
+    ),
     # --- fit files
     Case(
         "fit-truncated-nc",

@@ -58,6 +58,12 @@ def _refuse_if_interrupted() -> None:
         raise KeyboardInterrupt(f"{signal.Signals(_INTERRUPTED[0]).name} received earlier")
 
 
+def _unwritable(target: Path, err: OSError) -> WaltError:
+    blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    why = f"{blocker} is a file, not a folder" if blocker else (err.strerror or str(err))
+    return WaltError(f"{target}: cannot write here ({why}); nothing was written")
+
+
 def is_temporary(path: str | os.PathLike) -> bool:
     """True for the temporary names :func:`atomic_path` / :func:`atomic_dir` use."""
     return bool(_TEMP_NAME.match(Path(path).name))
@@ -82,12 +88,15 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         untouched.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     if suffix:
         prefix, suffix = f".{target.name}.part-", suffix
     else:
         prefix, suffix = f".{target.name}.", ".part"
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+    except OSError as err:
+        raise _unwritable(target, err) from err
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates 0600 files; give the result the permissions a plain open() would.
@@ -116,8 +125,11 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     import shutil
 
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    except OSError as err:
+        raise _unwritable(target, err) from err
     try:
         yield tmp
         for f in tmp.rglob("*"):
