@@ -84,7 +84,9 @@ def fit(
     data: Annotated[str, typer.Option(help="'middle-east' (embedded) or a panel file (.parquet/.csv).")] = (
         "middle-east"
     ),
-    seed: Annotated[int, typer.Option(help="Integer seed: same spec, data and seed give identical draws.")] = 20260101,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Integer seed: same spec, data and seed give identical draws.")
+    ] = 20260101,
     draws: Annotated[int | None, typer.Option(min=1, help="Posterior draws per chain (default: spec).")] = None,
     tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain (default: spec).")] = None,
     chains: Annotated[int | None, typer.Option(min=1, help="Number of chains (default: spec).")] = None,
@@ -281,7 +283,7 @@ def simulate(
     world: Annotated[str, typer.Option(help="balancing, bandwagoning, null, or a spec TOML.")] = "balancing",
     states: Annotated[int, typer.Option(min=4, help="Number of states.")] = 12,
     years: Annotated[int, typer.Option(min=1, help="Number of years.")] = 10,
-    seed: Annotated[int, typer.Option(help="Integer seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Integer seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Output panel (.parquet); true values go beside it (.truth.json).")] = (
         Path("simulated.parquet")
     ),

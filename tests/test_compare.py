@@ -1,0 +1,292 @@
+"""Comparing theory variants (issue 6): ranked table, weights, refusals, chunked LOO, k-fold path.
+
+Fast: small fits on a tiny simulated balancing world are made once per session;
+the k-fold test refits two cheap null-model fits with a handful of draws.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+
+from walt_bayes.compare import COLUMNS, CompareError, FoldSettings, compare_runs, read_table
+from walt_bayes.compare.kfold import assign_folds, restrict_to_years_before
+from walt_bayes.compare.loo import loo_pointwise
+from walt_bayes.compare.runs import open_run, open_runs
+from walt_bayes.fit.fitfile import load_fit, save_fit
+
+
+def _fit_run(world, variant, root, seed=5, name=None):
+    from walt_bayes.fit.run import fit_model
+    from walt_bayes.spec import load_spec
+
+    result = fit_model(
+        world.panel,
+        load_spec(variant),
+        data_name="sim",
+        data_sha256="0" * 64,
+        seed=seed,
+        draws=100,
+        tune=100,
+        chains=2,
+        cores=2,
+        progressbar=False,
+    )
+    path = root / (name or variant) / "fit.nc"
+    save_fit(result.idata, path)
+    return path.parent
+
+
+@pytest.fixture(scope="session")
+def compare_runs_dir(sim_balancing, small_fit_file, tmp_path_factory):
+    """Run directories of balance_of_threat (the shared small fit) and null on the same world."""
+    root = tmp_path_factory.mktemp("compare")
+    return {
+        "balance_of_threat": small_fit_file.parent,
+        "null": _fit_run(sim_balancing, "null", root),
+    }
+
+
+@pytest.fixture(scope="session")
+def null_pair(compare_runs_dir, tmp_path_factory):
+    """The null fit twice (two run directories): the cheapest pair to refit per fold."""
+    root = tmp_path_factory.mktemp("nullpair")
+    for name in ("null-a", "null-b"):
+        (root / name).mkdir()
+        shutil.copy(compare_runs_dir["null"] / "fit.nc", root / name / "fit.nc")
+    return [root / "null-a", root / "null-b"]
+
+
+def _tamper(run_dir, tmp_path, name, edit):
+    tree = load_fit(run_dir)
+    edit(tree)
+    path = tmp_path / name / "fit.nc"
+    save_fit(tree, path)
+    return path.parent
+
+
+def test_loo_table_ranked_with_weights(compare_runs_dir, tmp_path):
+    runs = [compare_runs_dir["null"], compare_runs_dir["balance_of_threat"]]
+    table = compare_runs(runs, method="loo", out=tmp_path / "out", progress=False)
+    assert list(table.columns) == COLUMNS and table.columns[0] == "variant"
+    assert set(table["variant"]) == {"null", "balance_of_threat"}
+    # Ranked: best first, differences to the best, non-negative SE of differences.
+    assert list(table["rank"]) == [0, 1]
+    assert table["elpd"].iloc[0] == table["elpd"].max()
+    np.testing.assert_allclose(table["elpd_diff"], table["elpd"] - table["elpd"].iloc[0], atol=1e-9)
+    assert table["dse"].iloc[0] == 0 and table["dse"].iloc[1] > 0
+    assert (table["se"] > 0).all()
+    # Stacking weights.
+    assert table["weight"].between(0, 1).all()
+    assert table["weight"].sum() == pytest.approx(1.0, abs=1e-6)
+    assert (table["n_obs"] == table["n_obs"].iloc[0]).all()
+    assert table["scheme"].str.contains("PSIS-LOO").all()
+    assert (table["pareto_k_max"] > 0).all()
+    assert any("alliance log-likelihood only" in n for n in table.attrs["notes"])
+    # Written: CSV (variant first, 'null' survives reading), plot and metadata.
+    written = read_table(tmp_path / "out")
+    assert list(written.columns) == COLUMNS
+    assert list(written["variant"]) == list(table["variant"])
+    assert (tmp_path / "out" / "compare.png").stat().st_size > 0
+    assert (tmp_path / "out" / "compare.json").exists()
+
+
+def test_chunked_loo_equals_arviz(compare_runs_dir):
+    run_dir = compare_runs_dir["balance_of_threat"]
+    ref = az.loo(load_fit(run_dir), var_name="alliance", pointwise=True)
+    run = open_run(run_dir)
+    ll = run.tree["log_likelihood"]["alliance"]
+    n_samples = ll.sizes["chain"] * ll.sizes["draw"]
+    pw = loo_pointwise(run, chunk_bytes=8 * n_samples * 25)  # 25 observations per chunk
+    assert pw.extra["chunks"] > 1
+    np.testing.assert_allclose(pw.elpd_i, ref.elpd_i.values, rtol=1e-10)
+    np.testing.assert_allclose(pw.pareto_k, ref.pareto_k.values, rtol=1e-10)
+    assert pw.p_i.sum() == pytest.approx(ref.p, rel=1e-9)
+    table = compare_runs([run_dir, compare_runs_dir["null"]], progress=False)
+    row = table.set_index("variant").loc["balance_of_threat"]
+    assert row["elpd"] == pytest.approx(ref.elpd, rel=1e-10)
+    assert row["se"] == pytest.approx(ref.se, rel=1e-10)
+
+
+def test_refuses_fits_on_different_data(compare_runs_dir, tmp_path):
+    other = _tamper(
+        compare_runs_dir["balance_of_threat"],
+        tmp_path,
+        "bot-other",
+        lambda t: t.attrs.update({"data_sha256": "2" * 64, "data_name": "other-panel"}),
+    )
+    with pytest.raises(CompareError) as err:
+        compare_runs([compare_runs_dir["null"], other], progress=False)
+    msg = str(err.value)
+    assert "different data" in msg and "\n" not in msg
+    assert "null on sim" in msg and "balance_of_threat on other-panel" in msg
+
+
+def test_refuses_different_observed_alliances(compare_runs_dir, tmp_path):
+    def flip(tree):
+        obs = tree["observed_data"].to_dataset()
+        obs["alliance"].values[0] = 1 - obs["alliance"].values[0]
+        tree["observed_data"] = obs
+
+    other = _tamper(compare_runs_dir["balance_of_threat"], tmp_path, "bot-flipped", flip)
+    with pytest.raises(
+        CompareError, match="observed alliances of null and balance_of_threat differ"
+    ):
+        open_runs([compare_runs_dir["null"], other])
+
+
+def test_needs_two_runs_and_known_options(compare_runs_dir):
+    with pytest.raises(CompareError, match="at least two"):
+        compare_runs([compare_runs_dir["null"]], progress=False)
+    with pytest.raises(Exception, match="--method"):
+        compare_runs([compare_runs_dir["null"]] * 2, method="waic", progress=False)
+
+
+def test_cli_refusal_is_one_line_exit_2(monkeypatch, capsys, compare_runs_dir, tmp_path):
+    from walt_bayes.cli import main
+
+    other = _tamper(
+        compare_runs_dir["null"],
+        tmp_path,
+        "null-other",
+        lambda t: t.attrs.update({"data_sha256": "3" * 64}),
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["walt-bayes", "compare", str(compare_runs_dir["balance_of_threat"]), str(other)],
+    )
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert "different data" in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_prints_and_writes_table(monkeypatch, capsys, compare_runs_dir, tmp_path):
+    from walt_bayes.cli import main
+
+    out = tmp_path / "cmp"
+    args = [
+        "walt-bayes",
+        "compare",
+        str(compare_runs_dir["null"]),
+        str(compare_runs_dir["balance_of_threat"]),
+        "--out",
+        str(out),
+    ]
+    monkeypatch.setattr(sys, "argv", args)
+    main()
+    printed = capsys.readouterr().out
+    assert "balance_of_threat" in printed and "elpd" in printed and "PSIS-LOO" in printed
+    assert (out / "compare.csv").exists() and (out / "compare.png").exists()
+
+
+def test_fold_assignment_groups_dyads_and_year_blocks(compare_runs_dir):
+    runs = open_runs([compare_runs_dir["null"], compare_runs_dir["balance_of_threat"]])
+    folds = assign_folds(runs, 3, "dyad", fold_seed=1)
+    for run in runs:
+        f = folds[run.label]
+        assert set(f) == {1, 2, 3}
+        lo = np.minimum(run.keys["ccode1"], run.keys["ccode2"])
+        hi = np.maximum(run.keys["ccode1"], run.keys["ccode2"])
+        folds_per_dyad = (
+            pd.DataFrame({"lo": lo, "hi": hi, "f": f}).groupby(["lo", "hi"])["f"].nunique()
+        )
+        assert folds_per_dyad.max() == 1  # a dyad never straddles folds
+    # Same split for every variant (keys are identical here).
+    np.testing.assert_array_equal(folds[runs[0].label], folds[runs[1].label])
+    blocks = assign_folds(runs, 3, "year-block")
+    years = runs[0].keys["year"].to_numpy()
+    b = blocks[runs[0].label]
+    assert set(b) == {0, 1, 2}  # first block trained on only
+    assert years[b == 0].max() < years[b == 1].min() <= years[b == 1].max() < years[b == 2].min()
+    with pytest.raises(Exception, match="3 to"):
+        assign_folds(runs, 2, "year-block")
+
+
+def test_leave_future_out_design_keeps_the_parameters(compare_runs_dir):
+    """Training on earlier years only: earlier rows, links intact, the same free variables."""
+    from walt_bayes.model.build import build_model
+
+    run = open_run(compare_runs_dir["balance_of_threat"])
+    design, spec = run.design(), run.spec
+    cutoff = sorted(set(design.ally_keys["year"]))[3]
+    sub = restrict_to_years_before(design, cutoff)
+    assert (sub.ally_keys["year"] < cutoff).all() and (sub.threat_keys["year"] < cutoff).all()
+    assert len(sub.ally_y) < len(design.ally_y) and len(sub.threat_y) == len(sub.threat_keys)
+    # Partner threat tau[k->i,t] is the threat row (i, k, t); triads link rows of year t.
+    keys = ["ccode1", "ccode2", "year"]
+    partner = sub.threat_keys.iloc[sub.partner_idx][keys].reset_index(drop=True)
+    assert partner.equals(sub.ally_keys[keys])
+    ji = sub.threat_keys.iloc[sub.triad_ji].reset_index(drop=True)
+    ally = sub.ally_keys.iloc[sub.triad_ally].reset_index(drop=True)
+    assert (ji["ccode1"] == ally["ccode1"]).all() and (ji["year"] == ally["year"]).all()
+    if sub.dense is not None:
+        assert len(sub.dense.threat_t) == len(sub.threat_y)
+        earlier = design.threat_keys["year"].to_numpy() < cutoff
+        np.testing.assert_array_equal(sub.dense.threat_t, design.dense.threat_t[earlier])
+    # The model's free variables (names and dims) are those of the full model.
+    full, part = build_model(design, spec), build_model(sub, spec)
+
+    def dims(m):
+        return {v.name: m.named_vars_to_dims.get(v.name) for v in m.free_RVs}
+
+    assert dims(part) == dims(full)
+    assert {d: len(v) for d, v in part.coords.items() if d not in ("ally_obs", "threat_obs")} == {
+        d: len(v) for d, v in full.coords.items() if d not in ("ally_obs", "threat_obs")
+    }
+
+
+def test_kfold_grouped_by_dyad_and_cache(null_pair, tmp_path, monkeypatch):
+    settings = FoldSettings(chains=2, draws=30, tune=30, cores=1, sampler="pymc")
+    out = tmp_path / "kfold"
+    table = compare_runs(
+        null_pair,
+        method="kfold",
+        folds=2,
+        group="dyad",
+        out=out,
+        fold_settings=settings,
+        progress=False,
+    )
+    assert list(table.columns) == COLUMNS
+    assert table["scheme"].str.contains("2-fold CV grouped by dyad").all()
+    assert table["weight"].sum() == pytest.approx(1.0, abs=1e-6)
+    assert np.isfinite(table["elpd"]).all() and (table["fold_divergences"] >= 0).all()
+    assert len(list((out / "folds").rglob("*.nc"))) == 4
+    meta = (out / "compare.json").read_text()
+    assert '"draws": 30' in meta and "fold_seeds" in meta
+    # A re-run finds every fold in the cache and refits nothing.
+    import walt_bayes.compare.kfold as kfold
+
+    monkeypatch.setattr(kfold.pm, "sample", lambda *a, **k: pytest.fail("refit despite cache"))
+    again = compare_runs(
+        null_pair,
+        method="kfold",
+        folds=2,
+        group="dyad",
+        out=out,
+        fold_settings=settings,
+        progress=False,
+    )
+    np.testing.assert_allclose(again["elpd"], table["elpd"])
+    # Without the cache it refits.
+    shutil.rmtree(out / "folds")
+    with pytest.raises(pytest.fail.Exception):
+        compare_runs(
+            null_pair,
+            method="kfold",
+            folds=2,
+            group="dyad",
+            out=out,
+            fold_settings=settings,
+            progress=False,
+        )

@@ -1,0 +1,131 @@
+"""The ``walt-bayes compare`` command.
+
+``walt-bayes compare RUN_DIR… [--method loo|kfold] [--folds K]
+[--group dyad|year-block|none] [--out DIR]``
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+class Method(StrEnum):
+    loo = "loo"
+    kfold = "kfold"
+
+
+class Group(StrEnum):
+    dyad = "dyad"
+    year_block = "year-block"
+    none = "none"
+
+
+def compare_command(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Two or more run directories (or fit.nc files).")
+    ],
+    method: Annotated[
+        Method, typer.Option(help="loo: PSIS-LOO, no refits; kfold: refit per fold.")
+    ] = Method.loo,
+    folds: Annotated[
+        int, typer.Option(min=2, help="Folds (kfold) or year blocks (year-block).")
+    ] = 5,
+    group: Annotated[
+        Group,
+        typer.Option(help="kfold grouping: whole dyads, leave-future-out year blocks, or none."),
+    ] = Group.dyad,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output directory (default runs/compare-<method>[-<group>-k<K>])."),
+    ] = None,
+    fold_chains: Annotated[int, typer.Option(min=1, help="Chains per fold refit.")] = 2,
+    fold_draws: Annotated[int, typer.Option(min=10, help="Draws per chain per fold refit.")] = 300,
+    fold_tune: Annotated[
+        int, typer.Option(min=10, help="Tuning steps per chain per fold refit.")
+    ] = 300,
+    fold_seed: Annotated[int, typer.Option(help="Seed of the assignment of dyads to folds.")] = 0,
+    cores: Annotated[
+        int | None, typer.Option(min=1, help="Parallel chains per refit (default: all).")
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(help="Variant to take elpd differences against (default: the best)."),
+    ] = None,
+) -> None:
+    """Rank theory variants by out-of-sample prediction of alliances (elpd, SE, weights)."""
+    from walt_bayes.cli import _setup_caches, console
+
+    _setup_caches()
+    from rich import box
+    from rich.table import Table
+
+    from walt_bayes.compare.kfold import FoldSettings
+    from walt_bayes.compare.table import compare_runs
+
+    if out is None:
+        suffix = "" if method is Method.loo else f"-{group.value}-k{folds}"
+        out = Path("runs") / f"compare-{method.value}{suffix}"
+    settings = FoldSettings(chains=fold_chains, draws=fold_draws, tune=fold_tune, cores=cores)
+    if method is Method.kfold:
+        console.print(
+            f"[bold]walt-bayes compare[/]: {len(run_dirs)} fits, {folds} folds ({group.value}); "
+            f"each fold refit with {fold_chains} chains × {fold_draws} draws ({fold_tune} tuning), "
+            f"cached in {out / 'folds'}"
+        )
+    t0 = time.perf_counter()
+    table = compare_runs(
+        run_dirs,
+        method=method.value,
+        folds=folds,
+        group=group.value,
+        out=out,
+        fold_settings=settings,
+        fold_seed=fold_seed,
+        reference=reference,
+        console=console,
+    )
+    wall = time.perf_counter() - t0
+    view = Table(
+        title=f"Theory variants ranked by elpd ({table['n_obs'].iloc[0]:,} alliance dyad-years) — "
+        f"{table['scheme'].iloc[0]}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    headers = {"variant": "variant", "elpd": "elpd", "se": "SE", "elpd_diff": "Δelpd", "dse": "ΔSE"}
+    headers["weight"] = "weight"
+    if method is Method.loo:
+        headers |= {"pareto_k_max": "max k", "n_pareto_k_gt_0.7": "k>0.7"}
+    else:
+        headers |= {"fold_divergences": "div.", "fold_max_rhat": "R-hat"}
+    for c, header in headers.items():
+        view.add_column(header, justify="left" if c == "variant" else "right", no_wrap=True)
+    for _, r in table.iterrows():
+        view.add_row(*(_cell(r[c], c) for c in headers))
+    console.print(view)
+    schemes = dict.fromkeys(f"{r['variant']}: {r['scheme']}" for _, r in table.iterrows())
+    if len({s.split(": ", 1)[1] for s in schemes}) > 1:
+        for s in schemes:
+            console.print(f"[dim]scheme — {s}[/]")
+    for note in table.attrs.get("notes", []):
+        console.print(f"[dim]note: {note}[/]")
+    for warning in table.attrs.get("warnings", []):
+        console.print(f"[bold red]WARNING:[/] {warning}")
+    console.print(
+        f"wall time {wall:.1f} s; table [bold]{out / 'compare.csv'}[/], "
+        f"plot [bold]{out / 'compare.png'}[/]"
+    )
+
+
+def _cell(value, column: str) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "—"
+    if column in ("variant", "n_pareto_k_gt_0.7", "fold_divergences"):
+        return f"{value:.0f}" if isinstance(value, float) else str(value)
+    digits = {"weight": 2, "pareto_k_max": 2, "fold_max_rhat": 3}.get(column, 1)
+    return f"{value:.{digits}f}"

@@ -1,0 +1,392 @@
+"""Cross-validation by refitting: k-fold grouped by dyad, and leave-future-out by year blocks.
+
+Dyad-years are not independent (the same dyad allies year after year), so
+leaving one dyad-year out flatters models with dyad intercepts.  Two schemes
+hold out whole groups instead, refitting the model once per fold:
+
+``group="dyad"``
+    K-fold CV: every undirected dyad's rows go to the same fold; each fold is
+    fitted on the other K-1 folds and scores its held-out dyads (whose dyad
+    intercepts are then drawn from the fitted population: prediction for new dyads).
+``group="none"``
+    Plain K-fold CV over dyad-years (for reference; flatters like LOO).
+``group="year-block"``
+    Leave-future-out (strict): the years are cut into K contiguous blocks;
+    block b (b = 2..K) is scored by a model fitted only on the years before
+    it, both blocks of the model (alliances *and* the dispute-initiation
+    measurements of threat) restricted to those years.  The first block is
+    never scored (nothing precedes it), so the elpd covers blocks 2..K.
+
+What stays fixed across folds: the standardisation constants, coordinates
+(dyads, years, groups) and the prior centres stored in the fit's design, so a
+fold's posterior plugs straight into a model that scores the held-out rows
+(:meth:`walt_bayes.model.design.Design.subset_alliance`).  Each fold is sampled
+with the fit's spec and sampler, reduced settings (``FoldSettings``, stored in
+the output) and an integer seed derived from the fit's seed, the scheme and
+the fold number.  ArviZ's ``az.loo_kfold`` drives the folds through a
+``SamplingWrapper``; each fold's held-out pointwise log-likelihood is cached
+in the output directory, so a re-run skips finished folds.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from walt_bayes.atomic import atomic_path
+from walt_bayes.compare.loo import Pointwise
+from walt_bayes.compare.runs import VAR_NAME, Run
+from walt_bayes.errors import WaltError
+from walt_bayes.model.build import build_model
+from walt_bayes.model.design import Design
+
+GROUPS = ("dyad", "year-block", "none")
+#: Compile mode for scoring held-out rows (a few hundred draws: compiling C costs more).
+QUICK_COMPILE = {"mode": "FAST_COMPILE"}
+
+
+@dataclass(frozen=True)
+class FoldSettings:
+    """Sampler settings for the refits (smaller than a full fit; stored with every result)."""
+
+    chains: int = 2
+    draws: int = 300
+    tune: int = 300
+    cores: int | None = None
+    sampler: str | None = None  # default: the fit's spec
+    target_accept: float | None = None  # default: the fit's spec
+
+    def resolved(self, spec) -> dict:
+        sampler = self.sampler or spec.sampler.sampler
+        return {
+            "sampler": sampler,
+            # The fit's mass-matrix adaptation, as fit_model uses it (nutpie only).
+            "adaptation": getattr(spec.sampler, "adaptation", "diag")
+            if sampler == "nutpie"
+            else "pymc default",
+            "chains": int(self.chains),
+            "draws": int(self.draws),
+            "tune": int(self.tune),
+            "cores": int(self.cores or min(os.cpu_count() or 1, self.chains)),
+            "target_accept": float(self.target_accept or spec.sampler.target_accept),
+        }
+
+
+# ----------------------------------------------------------------------------- folds
+def _dyad_labels(keys: pd.DataFrame) -> np.ndarray:
+    lo = np.minimum(keys["ccode1"], keys["ccode2"]).astype(str)
+    hi = np.maximum(keys["ccode1"], keys["ccode2"]).astype(str)
+    return (lo + "-" + hi).to_numpy()
+
+
+def assign_folds(runs: list[Run], k: int, group: str, fold_seed: int = 0) -> dict[str, np.ndarray]:
+    """Fold number (1..K) of every alliance row of every run; 0 marks rows never scored.
+
+    Folds are assigned to *labels* (undirected dyads, dyad-years or years) taken
+    over the union of all runs, so every variant is cross-validated on the same
+    split.
+    """
+    if group not in GROUPS:
+        raise WaltError(f"--group: '{group}' is not one of {', '.join(GROUPS)}")
+    if group == "year-block":
+        years = np.unique(np.concatenate([r.keys["year"].to_numpy() for r in runs]))
+        if k < 3 or k > len(years):
+            raise WaltError(
+                f"--folds {k}: leave-future-out needs 3 to {len(years)} year blocks "
+                "(the first block is only trained on, never scored)"
+            )
+        block_of = {int(y): b + 1 for b, blk in enumerate(np.array_split(years, k)) for y in blk}
+        return {
+            r.label: np.array([block_of[int(y)] for y in r.keys["year"].to_numpy()]) - 1
+            for r in runs
+        }  # block 1 -> 0 (not scored), block b -> fold b-1
+    if group == "dyad":
+        labels = {r.label: _dyad_labels(r.keys) for r in runs}
+    else:
+        labels = {r.label: r.keys.astype(str).agg("-".join, axis=1).to_numpy() for r in runs}
+    universe = np.unique(np.concatenate(list(labels.values())))
+    if k < 2 or k > len(universe):
+        raise WaltError(f"--folds {k}: need 2 to {len(universe)} folds for group '{group}'")
+    perm = np.random.default_rng(int(fold_seed)).permutation(len(universe))
+    fold_of_label = pd.Series(np.empty(len(universe), dtype=np.int64), index=universe)
+    fold_of_label.iloc[perm] = np.arange(len(universe)) % k + 1
+    return {label: fold_of_label.loc[lab].to_numpy() for label, lab in labels.items()}
+
+
+def restrict_to_years_before(design: Design, cutoff: int) -> Design:
+    """The design with every row (alliance and threat) from years before ``cutoff``.
+
+    Standardisation constants and coordinates stay those of the full design,
+    so the model's free variables are unchanged (see ``Design.subset_alliance``).
+    """
+    rows = np.flatnonzero(design.ally_keys["year"].to_numpy() < cutoff)
+    sub = design.subset_alliance(rows)
+    if not design.has_threat:
+        return sub
+    keep = np.flatnonzero(design.threat_keys["year"].to_numpy() < cutoff)
+    new = np.full(len(design.threat_y), -1, dtype=np.int64)
+    new[keep] = np.arange(len(keep))
+    sub.threat_keys = design.threat_keys.iloc[keep].reset_index(drop=True)
+    for name in ("threat_X", "threat_y", "threat_group", "threat_sy"):
+        setattr(sub, name, getattr(design, name)[keep])
+    # Alliance rows link only to threat rows of their own year, all kept.
+    for name in ("partner_idx", "triad_ji", "triad_jk"):
+        value = new[getattr(sub, name)]
+        if np.any(value < 0):  # pragma: no cover - guards the same-year invariant
+            raise WaltError(f"leave-future-out: {name} links a row to a later year's threat")
+        setattr(sub, name, value)
+    if sub.dense is not None:
+        sub.dense = copy.copy(sub.dense)
+        for name in ("threat_t", "threat_j", "threat_i"):
+            setattr(sub.dense, name, getattr(design.dense, name)[keep])
+    return sub
+
+
+def fold_seed_for(seed: int, scheme_key: str, fold: int) -> int:
+    """A deterministic integer seed for one fold, from the fit's seed, the scheme and the fold."""
+    salt = int(hashlib.sha256(scheme_key.encode()).hexdigest()[:8], 16)
+    return int(np.random.SeedSequence([int(seed), salt, int(fold)]).generate_state(1)[0])
+
+
+def _rows_sha(keys: pd.DataFrame) -> str:
+    return hashlib.sha256(np.ascontiguousarray(keys.to_numpy(np.int64)).tobytes()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- wrapper
+class FoldWrapper(az.SamplingWrapper):
+    """Refit a walt-bayes model on the training rows of a fold and score the held-out rows."""
+
+    def __init__(
+        self,
+        run: Run,
+        scored_rows: np.ndarray,
+        fold_of_scored: np.ndarray,
+        year_block: bool,
+        scheme_key: str,
+        settings: FoldSettings,
+        cache_dir: Path | None,
+        on_fold_done: Callable[[int, bool], None] | None = None,
+    ):
+        super().__init__(model=None)
+        self.run = run
+        self.spec = run.spec
+        self.design = run.design()
+        self.rows = np.asarray(scored_rows)
+        self.fold_of = np.asarray(fold_of_scored)
+        self.year_block = year_block
+        self.scheme_key = scheme_key
+        self.settings = settings.resolved(self.spec)
+        self.cache_dir = cache_dir
+        self.on_fold_done = on_fold_done
+        self.diagnostics: dict[int, dict] = {}
+
+    # --- cache
+    def _cache_path(self, fold: int) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / f"{self.scheme_key}-fold{fold}.nc"
+
+    def _cache_attrs(self, fold: int, train: np.ndarray, test: np.ndarray) -> dict:
+        return {
+            "fit": self.run.identity(),
+            "train_rows": _rows_sha(self.design.ally_keys.iloc[train]),
+            "test_rows": _rows_sha(self.design.ally_keys.iloc[test]),
+            "settings": json.dumps(self.settings, sort_keys=True),
+            "seed": fold_seed_for(self.run.seed, self.scheme_key, fold),
+        }
+
+    def _load_cache(self, fold: int, attrs: dict) -> xr.Dataset | None:
+        path = self._cache_path(fold)
+        if path is None or not path.exists():
+            return None
+        try:
+            ds = xr.load_dataset(path, engine="h5netcdf")
+        except Exception:  # a stale or foreign file: refit
+            return None
+        if any(str(ds.attrs.get(k)) != str(v) for k, v in attrs.items()):
+            return None
+        return ds
+
+    # --- SamplingWrapper protocol
+    def sel_observations(self, idx):
+        idx = np.asarray(idx)
+        test = self.rows[idx]
+        fold = int(self.fold_of[idx[0]])
+        years = self.design.ally_keys["year"].to_numpy()
+        if self.year_block:
+            cutoff = int(years[test].min())
+            train = np.flatnonzero(years < cutoff)
+        else:
+            cutoff = None
+            mask = np.ones(len(years), dtype=bool)
+            mask[test] = False
+            train = np.flatnonzero(mask)
+        attrs = self._cache_attrs(fold, train, test)
+        return (
+            {"fold": fold, "rows": train, "cutoff": cutoff, "attrs": attrs},
+            {"fold": fold, "rows": test, "attrs": attrs},
+        )
+
+    def sample(self, modified_observed_data):
+        d = modified_observed_data
+        cached = self._load_cache(d["fold"], d["attrs"])
+        if cached is not None:
+            return {"cached": cached, "fold": d["fold"]}
+        if self.year_block:
+            train_design = restrict_to_years_before(self.design, d["cutoff"])
+        else:
+            train_design = self.design.subset_alliance(d["rows"])
+        s = self.settings
+        t0 = time.perf_counter()
+        idata = pm.sample(
+            draws=s["draws"],
+            tune=s["tune"],
+            chains=s["chains"],
+            cores=s["cores"],
+            random_seed=d["attrs"]["seed"],
+            nuts_sampler=s["sampler"],
+            target_accept=s["target_accept"],
+            progressbar=False,
+            model=build_model(train_design, self.spec),
+            nuts_sampler_kwargs=(
+                {"low_rank_modified_mass_matrix": True} if s["adaptation"] == "low_rank" else None
+            ),
+        )
+        return {"idata": idata, "fold": d["fold"], "wall": time.perf_counter() - t0}
+
+    def get_inference_data(self, fitted_model):
+        return fitted_model
+
+    def log_likelihood__i(self, excluded_obs, idata__i):
+        fold = excluded_obs["fold"]
+        if "cached" in idata__i:
+            ds = idata__i["cached"]
+            self.diagnostics[fold] = json.loads(ds.attrs["diagnostics"])
+            if self.on_fold_done:
+                self.on_fold_done(fold, True)
+            return ds["log_lik"]
+        idata = idata__i["idata"]
+        score_model = build_model(self.design.subset_alliance(excluded_obs["rows"]), self.spec)
+        ll = pm.compute_log_likelihood(
+            idata,
+            var_names=[VAR_NAME],
+            model=score_model,
+            extend_inferencedata=False,
+            progressbar=False,
+            compile_kwargs=QUICK_COMPILE,
+        )[VAR_NAME]
+        ll = ll.rename({d: "test_obs" for d in ll.dims if d not in ("chain", "draw")})
+        ll = ll.drop_vars([c for c in ll.coords if c not in ("chain", "draw")])
+        diag = _fold_diagnostics(idata, idata__i["wall"], len(excluded_obs["rows"]))
+        self.diagnostics[fold] = diag
+        ds = xr.Dataset({"log_lik": ll})
+        ds.attrs.update({k: str(v) for k, v in excluded_obs["attrs"].items()})
+        ds.attrs["diagnostics"] = json.dumps(diag)
+        path = self._cache_path(fold)
+        if path is not None:
+            with atomic_path(path, suffix=".nc") as tmp:
+                ds.to_netcdf(tmp, engine="h5netcdf")
+        if self.on_fold_done:
+            self.on_fold_done(fold, False)
+        return ds["log_lik"]
+
+
+def _fold_diagnostics(idata: xr.DataTree, wall: float, n_test: int) -> dict:
+    stats = idata["sample_stats"]
+    divergences = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
+    post = idata["posterior"].to_dataset()
+    rhat = az.rhat(post)
+    values = np.hstack([np.asarray(rhat[v].values, dtype=float).ravel() for v in rhat.data_vars])
+    return {
+        "divergences": divergences,
+        "max_rhat": float(np.nanmax(values)) if values.size else float("nan"),
+        "sampling_wall_s": round(float(wall), 2),
+        "n_test": int(n_test),
+    }
+
+
+# ----------------------------------------------------------------------------- driver
+def scheme_description(group: str, k: int) -> str:
+    if group == "dyad":
+        return f"{k}-fold CV grouped by dyad (refits)"
+    if group == "year-block":
+        return (
+            f"leave-future-out, {k} year blocks, blocks 2-{k} scored (refits on earlier years only)"
+        )
+    return f"{k}-fold CV over dyad-years (refits)"
+
+
+def kfold_pointwise(
+    run: Run,
+    fold_of_row: np.ndarray,
+    k: int,
+    group: str,
+    settings: FoldSettings,
+    cache_dir: Path | None,
+    fold_seed: int = 0,
+    on_fold_done: Callable[[int, bool], None] | None = None,
+) -> Pointwise:
+    """Exact cross-validated elpd_i of ``run``'s alliance rows (NaN where a row is never scored)."""
+    year_block = group == "year-block"
+    scheme_key = f"{'lfo-yearblock' if year_block else 'kfold-' + group}-K{k}" + (
+        "" if year_block else f"-s{fold_seed}"
+    )
+    scored = np.flatnonzero(fold_of_row > 0)
+    if cache_dir is not None:
+        cache_dir = cache_dir / f"{_safe(run.label)}-{run.identity()}"
+    wrapper = FoldWrapper(
+        run, scored, fold_of_row[scored], year_block, scheme_key, settings, cache_dir, on_fold_done
+    )
+    ll = run.tree["log_likelihood"][VAR_NAME]
+    obs_dim = next(d for d in ll.dims if d not in ("chain", "draw"))
+    sub = ll.isel({obs_dim: scored}).load()
+    data = xr.DataTree.from_dict({"log_likelihood": xr.Dataset({VAR_NAME: sub})})
+    res = az.loo_kfold(data, wrapper, pointwise=True, var_name=VAR_NAME, folds=fold_of_row[scored])
+    n = len(fold_of_row)
+    elpd_i = np.full(n, np.nan)
+    p_i = np.full(n, np.nan)
+    elpd_i[scored] = res.elpd_i.values
+    p_i[scored] = res.p_kfold_i.values
+    diags = wrapper.diagnostics
+    return Pointwise(
+        elpd_i=elpd_i,
+        p_i=p_i,
+        pareto_k=None,
+        n_samples=settings.resolved(run.spec)["chains"] * settings.draws,
+        good_k=None,
+        scheme=scheme_description(group, k),
+        extra={
+            "n_folds": int(res.n_folds),
+            "fold_divergences": int(sum(d["divergences"] for d in diags.values())),
+            "fold_max_rhat": float(max(d["max_rhat"] for d in diags.values())),
+            "fold_settings": wrapper.settings,
+            "fold_seeds": {f: fold_seed_for(run.seed, scheme_key, f) for f in sorted(diags)},
+            "fold_sampling_wall_s": round(sum(d["sampling_wall_s"] for d in diags.values()), 1),
+        },
+    )
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+__all__ = [
+    "GROUPS",
+    "FoldSettings",
+    "FoldWrapper",
+    "assign_folds",
+    "kfold_pointwise",
+    "restrict_to_years_before",
+]
