@@ -200,7 +200,13 @@ def hypotheses(
     """
     from walt_bayes.atomic import atomic_path
     from walt_bayes.fit.fitfile import load_fit
-    from walt_bayes.hypotheses.table import evidence_table, fmt, markdown, pairs_table, table_records
+    from walt_bayes.hypotheses.table import (
+        evidence_table,
+        fmt,
+        markdown,
+        pairs_table,
+        table_records,
+    )
     from walt_bayes.hypotheses.verdicts import Thresholds, rope_from_odds_ratio
 
     try:

@@ -249,7 +249,7 @@ def parse_spec(text: str, source: str = "<spec>") -> ModelSpec:
 class _SpecParser:
     """Validate a spec dict section by section, naming file and key in errors."""
 
-    TOP = {"model", "threat", "alliance", "priors", "sampler"}
+    TOP = frozenset({"model", "threat", "alliance", "priors", "sampler"})
 
     def __init__(self, raw: dict, source: str):
         self.raw = raw

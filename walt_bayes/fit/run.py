@@ -19,7 +19,6 @@ from walt_bayes.model.build import build_model
 from walt_bayes.model.design import Design, build_design
 from walt_bayes.spec import ModelSpec
 
-
 #: Forward sampling and pointwise log-likelihood run a few thousand times at most:
 #: compiling them with PyTensor's C backend costs more (~10 s each) than it saves.
 QUICK_COMPILE = {"mode": "FAST_COMPILE"}
