@@ -274,7 +274,7 @@ def test_full_variant_table_lists_all_32_and_tests_the_marginal_effects(prior_ta
         ("IDEO-2", ["delta_leninist", "Leninist"]),
         ("IDEO-5", ["delta_ideological"]),
         ("COND-5", ["wartime-joining", "join_winner"]),
-        ("IDEO-3b", ["bipolar does not vary", "not identified", "non-bipolar years"]),
+        ("IDEO-3b", ["ideology_x_bipolar", "does not vary", "non-bipolar years"]),
         ("AID-3", ["supplier-concentration"]),
         ("AID-4", ["dependence data"]),
         ("AID-5", ["motivation"]),
