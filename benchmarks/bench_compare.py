@@ -78,7 +78,13 @@ def bench_kfold(args) -> None:
     load0 = os.getloadavg()
     t0, c0 = time.perf_counter(), time.process_time()
     table = compare_runs(
-        runs, method="kfold", folds=args.folds, group=args.group, out=out, fold_settings=settings
+        runs,
+        method="kfold",
+        folds=args.folds,
+        group=args.group,
+        out=out,
+        fold_settings=settings,
+        jobs=args.jobs,
     )
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     load1 = os.getloadavg()
@@ -101,7 +107,8 @@ def bench_kfold(args) -> None:
         print(f"  {label}: fold sampling {m['fold_sampling_wall_s']:.0f} s wall")
     print(
         f"{len(runs)} variants × {args.folds} folds ({args.group}), each refit "
-        f"{args.fold_chains} chains × {args.fold_draws} draws + {args.fold_tune} tuning: "
+        f"{args.fold_chains} chains × {args.fold_draws} draws + {args.fold_tune} tuning, "
+        f"{args.jobs} process(es): "
         f"wall {wall:.0f} s, CPU {cpu:.0f} s on {os.cpu_count()} cores "
         f"(load average {load0[0]:.1f} at start, {load1[0]:.1f} at end); output {out}"
     )
@@ -216,6 +223,7 @@ def main() -> None:
     k.add_argument("--fold-draws", type=int, default=300)
     k.add_argument("--fold-tune", type=int, default=300)
     k.add_argument("--fit-draws", type=int, default=300)
+    k.add_argument("--jobs", type=int, default=1)
     k.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "walt-bayes-bench-compare"))
     m = sub.add_parser("loo-memory")
     m.add_argument("--rows", type=int, default=150_000)

@@ -248,15 +248,20 @@ def test_leave_future_out_design_keeps_the_parameters(compare_runs_dir):
 def test_kfold_grouped_by_dyad_and_cache(null_pair, tmp_path, monkeypatch):
     settings = FoldSettings(chains=2, draws=30, tune=30, cores=1, sampler="pymc")
     out = tmp_path / "kfold"
-    table = compare_runs(
-        null_pair,
-        method="kfold",
-        folds=2,
-        group="dyad",
-        out=out,
-        fold_settings=settings,
-        progress=False,
-    )
+
+    def run(jobs=1):
+        return compare_runs(
+            null_pair,
+            method="kfold",
+            folds=2,
+            group="dyad",
+            out=out,
+            fold_settings=settings,
+            jobs=jobs,
+            progress=False,
+        )
+
+    table = run(jobs=2)  # folds refitted in two worker processes, written to the cache
     assert list(table.columns) == COLUMNS
     assert table["scheme"].str.contains("2-fold CV grouped by dyad").all()
     assert table["weight"].sum() == pytest.approx(1.0, abs=1e-6)
@@ -264,29 +269,13 @@ def test_kfold_grouped_by_dyad_and_cache(null_pair, tmp_path, monkeypatch):
     assert len(list((out / "folds").rglob("*.nc"))) == 4
     meta = (out / "compare.json").read_text()
     assert '"draws": 30' in meta and "fold_seeds" in meta
-    # A re-run finds every fold in the cache and refits nothing.
+    # A re-run (in this process) finds every fold in the cache and refits nothing.
     import walt_bayes.compare.kfold as kfold
 
     monkeypatch.setattr(kfold.pm, "sample", lambda *a, **k: pytest.fail("refit despite cache"))
-    again = compare_runs(
-        null_pair,
-        method="kfold",
-        folds=2,
-        group="dyad",
-        out=out,
-        fold_settings=settings,
-        progress=False,
-    )
+    again = run()
     np.testing.assert_allclose(again["elpd"], table["elpd"])
-    # Without the cache it refits.
+    # Without the cache it refits (here: reaches the sampler).
     shutil.rmtree(out / "folds")
     with pytest.raises(pytest.fail.Exception):
-        compare_runs(
-            null_pair,
-            method="kfold",
-            folds=2,
-            group="dyad",
-            out=out,
-            fold_settings=settings,
-            progress=False,
-        )
+        run()

@@ -53,6 +53,9 @@ def compare_command(
     cores: Annotated[
         int | None, typer.Option(min=1, help="Parallel chains per refit (default: all).")
     ] = None,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="Folds refitted at once in worker processes (kfold).")
+    ] = 1,
     reference: Annotated[
         str | None,
         typer.Option(help="Variant to take elpd differences against (default: the best)."),
@@ -88,6 +91,7 @@ def compare_command(
         fold_settings=settings,
         fold_seed=fold_seed,
         reference=reference,
+        jobs=jobs,
         console=console,
     )
     wall = time.perf_counter() - t0

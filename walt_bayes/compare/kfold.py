@@ -203,7 +203,10 @@ class FoldWrapper(az.SamplingWrapper):
             "fit": self.run.identity(),
             "train_rows": _rows_sha(self.design.ally_keys.iloc[train]),
             "test_rows": _rows_sha(self.design.ally_keys.iloc[test]),
-            "settings": json.dumps(self.settings, sort_keys=True),
+            # Threads per fold do not change the draws (one seed per chain).
+            "settings": json.dumps(
+                {k: v for k, v in self.settings.items() if k != "cores"}, sort_keys=True
+            ),
             "seed": fold_seed_for(self.run.seed, self.scheme_key, fold),
         }
 
@@ -328,6 +331,59 @@ def scheme_description(group: str, k: int) -> str:
     return f"{k}-fold CV over dyad-years (refits)"
 
 
+def _wrapper(run, fold_of_row, k, group, settings, cache_dir, fold_seed, on_fold_done=None):
+    year_block = group == "year-block"
+    scheme_key = f"{'lfo-yearblock' if year_block else 'kfold-' + group}-K{k}" + (
+        "" if year_block else f"-s{fold_seed}"
+    )
+    scored = np.flatnonzero(fold_of_row > 0)
+    if cache_dir is not None:
+        cache_dir = Path(cache_dir) / f"{_safe(run.label)}-{run.identity()}"
+    return FoldWrapper(
+        run, scored, fold_of_row[scored], year_block, scheme_key, settings, cache_dir, on_fold_done
+    )
+
+
+def fold_tasks(run, fold_of_row, k, group, settings, cache_dir, fold_seed=0) -> list[dict]:
+    """One picklable task per fold (for :func:`compute_fold` in a worker process)."""
+    folds = np.unique(fold_of_row[fold_of_row > 0])
+    return [
+        {
+            "path": str(run.path),
+            "label": run.label,
+            "fold_of_row": fold_of_row,
+            "k": k,
+            "group": group,
+            "settings": settings,
+            "cache_dir": str(cache_dir),
+            "fold_seed": fold_seed,
+            "fold": int(f),
+        }
+        for f in folds
+    ]
+
+
+def compute_fold(task: dict) -> dict:
+    """Refit and score one fold, writing it to the cache (run in a worker process)."""
+    from walt_bayes.compare.runs import open_run
+
+    run = open_run(task["path"])
+    run.label = task["label"]
+    w = _wrapper(
+        run,
+        task["fold_of_row"],
+        task["k"],
+        task["group"],
+        task["settings"],
+        task["cache_dir"],
+        task["fold_seed"],
+    )
+    idx = np.flatnonzero(w.fold_of == task["fold"])
+    train, test = w.sel_observations(idx)
+    w.log_likelihood__i(test, w.sample(train))
+    return {"label": task["label"], "fold": task["fold"], **w.diagnostics[task["fold"]]}
+
+
 def kfold_pointwise(
     run: Run,
     fold_of_row: np.ndarray,
@@ -339,16 +395,8 @@ def kfold_pointwise(
     on_fold_done: Callable[[int, bool], None] | None = None,
 ) -> Pointwise:
     """Exact cross-validated elpd_i of ``run``'s alliance rows (NaN where a row is never scored)."""
-    year_block = group == "year-block"
-    scheme_key = f"{'lfo-yearblock' if year_block else 'kfold-' + group}-K{k}" + (
-        "" if year_block else f"-s{fold_seed}"
-    )
-    scored = np.flatnonzero(fold_of_row > 0)
-    if cache_dir is not None:
-        cache_dir = cache_dir / f"{_safe(run.label)}-{run.identity()}"
-    wrapper = FoldWrapper(
-        run, scored, fold_of_row[scored], year_block, scheme_key, settings, cache_dir, on_fold_done
-    )
+    wrapper = _wrapper(run, fold_of_row, k, group, settings, cache_dir, fold_seed, on_fold_done)
+    scheme_key, scored = wrapper.scheme_key, wrapper.rows
     ll = run.tree["log_likelihood"][VAR_NAME]
     obs_dim = next(d for d in ll.dims if d not in ("chain", "draw"))
     sub = ll.isel({obs_dim: scored}).load()
@@ -387,6 +435,8 @@ __all__ = [
     "FoldSettings",
     "FoldWrapper",
     "assign_folds",
+    "compute_fold",
+    "fold_tasks",
     "kfold_pointwise",
     "restrict_to_years_before",
 ]
