@@ -126,10 +126,14 @@ def compare_runs(
     notes = [ALLIANCE_ONLY]
     if method == "loo":
         notes.append(LOO_CAVEAT)
-    if method == "loo":
         pointwise = {r.label: loo_pointwise(r) for r in runs}
     else:
         settings = fold_settings or FoldSettings()
+        notes.append(
+            f"each fold refitted with the fit's spec and sampler, {settings.chains} chains × "
+            f"{settings.draws} draws ({settings.tune} tuning), seeded from the fit's seed and the "
+            "fold number; SEs are ArviZ's (they treat held-out dyad-years as independent)"
+        )
         assignment = assign_folds(runs, folds, group, fold_seed)
         pointwise = _run_folds(
             runs, assignment, folds, group, settings, out, fold_seed, progress, console, jobs
