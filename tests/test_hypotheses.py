@@ -270,9 +270,7 @@ def test_full_variant_table_lists_all_32_and_tests_the_marginal_effects(prior_ta
     ("hid", "needles"),
     [
         ("BAL-6", ["alliance-duration block", "delta_war_won", "COW inter-state wars"]),
-        ("BW-6", ["alliance-duration block", "delta_threat_rise"]),
         ("IDEO-2", ["delta_leninist", "Leninist"]),
-        ("IDEO-5", ["delta_ideological"]),
         ("COND-5", ["wartime-joining", "join_winner"]),
         ("IDEO-3b", ["ideology_x_bipolar", "does not vary", "non-bipolar years"]),
         ("AID-3", ["supplier-concentration"]),

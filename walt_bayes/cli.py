@@ -142,7 +142,7 @@ def _print_priors(spec) -> None:
     for name in names:
         resolved = spec.resolved_prior(name, None) if name in DEFAULT_PRIORS else spec.priors[name]
         params = [f"{k}={v}" for k, v in resolved.items() if k != "distribution"]
-        if name in ("lambda_0", "mu_alpha") and "mu" not in resolved:
+        if name in ("lambda_0", "mu_alpha", "delta_0") and "mu" not in resolved:
             params.insert(0, "mu=logit(observed rate)")
         table.add_row(name, f"{resolved['distribution']}({', '.join(params)})")
     console.print(table)

@@ -61,6 +61,17 @@ CONTROLS = ("strength_i", "strength_k", "major_i", "major_k")
 
 LATENT_FACTORS = frozenset({"S", "B", "T", "S_persistent"})
 
+#: Alliance-duration terms (MODEL.md block 3; :mod:`walt_bayes.model.duration`).
+#: ``leninist`` brings its companion ``regime_other`` and ``ideological`` its
+#: companion ``other_motive`` (so each is a contrast with a stated baseline).
+DURATION_TERMS: dict[str, str] = {
+    "war_won": "formed in wartime x the common enemy defeated by year t (BAL-6)",
+    "threat_rise": "change in shared threat S from t-1 to t, per SD (BW-6)",
+    "leninist": "both members Marxist-Leninist one-party states, vs both democracies/monarchies (IDEO-2)",
+    "ideological": "ideology-driven (similar regimes, no shared threat source at formation), "
+    "vs threat-driven (IDEO-5)",
+}
+
 GROUPINGS = ("region", "era", "none")
 OUTCOMES = ("ally", "ally_formal", "pledge")
 RELEVANCE = ("contiguous", "major", "rival")
@@ -77,6 +88,9 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "sigma_alpha": {"distribution": "HalfNormal", "sigma": 0.5},
     "sigma_dyad": {"distribution": "HalfNormal", "sigma": 0.5},
     "sigma_year": {"distribution": "HalfNormal", "sigma": 0.5},
+    "delta": {"distribution": "Normal", "mu": 0.0, "sigma": 1.0},
+    "delta_0": {"distribution": "Normal", "sigma": 1.5},
+    "join_winner": {"distribution": "Normal", "mu": 0.0, "sigma": 1.0},
 }
 
 #: Distributions a spec may name, with the parameters each accepts and which must be positive.
@@ -130,6 +144,23 @@ class AllianceSpec:
 
 
 @dataclass(frozen=True)
+class DurationSpec:
+    """Block 3: discrete-time hazard of an alliance spell ending (MODEL.md)."""
+
+    terms: tuple[str, ...] = tuple(DURATION_TERMS)
+    ideological_similarity: float = 0.5  # ideo_sim at formation >= this: similar regimes
+    drop_unavailable: bool = False
+
+
+@dataclass(frozen=True)
+class JoiningSpec:
+    """Wartime joining (COND-5): P(a state joining an ongoing war joins the eventual winner)."""
+
+    exclude_uncertain: bool = False
+    drop_unavailable: bool = False
+
+
+@dataclass(frozen=True)
 class SamplerSpec:
     """Sampler defaults; the CLI may override each."""
 
@@ -154,6 +185,8 @@ class ModelSpec:
     sampler: SamplerSpec = field(default_factory=SamplerSpec)
     source_text: str = ""
     source_path: str = ""
+    duration: DurationSpec | None = None
+    joining: JoiningSpec | None = None
 
     @property
     def needs_threat(self) -> bool:
@@ -189,6 +222,10 @@ class ModelSpec:
     def term_names(self) -> tuple[str, ...]:
         """Names of every alliance coefficient, ``gamma_<term>``."""
         return tuple(f"gamma_{t}" for t in self.alliance.terms)
+
+
+#: Companion indicators that make a duration term a contrast with a stated baseline.
+DURATION_COMPANIONS: dict[str, str] = {"leninist": "regime_other", "ideological": "other_motive"}
 
 
 def default_models_dir() -> Path:
@@ -249,7 +286,7 @@ def parse_spec(text: str, source: str = "<spec>") -> ModelSpec:
 class _SpecParser:
     """Validate a spec dict section by section, naming file and key in errors."""
 
-    TOP = frozenset({"model", "threat", "alliance", "priors", "sampler"})
+    TOP = frozenset({"model", "threat", "alliance", "priors", "sampler", "duration", "joining"})
 
     def __init__(self, raw: dict, source: str):
         self.raw = raw
@@ -324,6 +361,8 @@ class _SpecParser:
             sampler=sampler,
             source_text=text,
             source_path=self.source,
+            duration=self.parse_duration(),
+            joining=self.parse_joining(),
         )
         self.check_prior_params(spec)
         if spec.needs_threat and threat is None:
@@ -384,12 +423,37 @@ class _SpecParser:
             drop_unavailable=self.flag("alliance", table, "drop_unavailable", False),
         )
 
+    def parse_duration(self) -> DurationSpec | None:
+        table = self.table("duration", required=False)
+        if table is None:
+            return None
+        self.check_keys("duration", table, {"terms", "ideological_similarity", "drop_unavailable"})
+        sim = table.get("ideological_similarity", 0.5)
+        if isinstance(sim, bool) or not isinstance(sim, int | float) or not 0 <= sim <= 1:
+            raise self.fail("duration.ideological_similarity", f"must be a number in [0, 1], got {sim!r}")
+        return DurationSpec(
+            terms=self.names("duration", table, "terms", tuple(DURATION_TERMS), list(DURATION_TERMS)),
+            ideological_similarity=float(sim),
+            drop_unavailable=self.flag("duration", table, "drop_unavailable", False),
+        )
+
+    def parse_joining(self) -> JoiningSpec | None:
+        table = self.table("joining", required=False)
+        if table is None:
+            return None
+        self.check_keys("joining", table, {"exclude_uncertain", "drop_unavailable"})
+        return JoiningSpec(
+            exclude_uncertain=self.flag("joining", table, "exclude_uncertain", False),
+            drop_unavailable=self.flag("joining", table, "drop_unavailable", False),
+        )
+
     def parse_priors(self) -> dict[str, dict[str, Any]]:
         table = self.table("priors", required=False) or {}
         known = set(DEFAULT_PRIORS)
         known |= {f"beta_{s}" for s in THREAT_SOURCES}
         known |= {f"gamma_{t}" for t in ALLIANCE_TERMS}
         known |= {f"control_{c}" for c in CONTROLS}
+        known |= {f"delta_{t}" for t in (*DURATION_TERMS, *DURATION_COMPANIONS.values(), "log_duration")}
         priors: dict[str, dict[str, Any]] = {}
         for key, entry in table.items():
             where = f"priors.{key}"

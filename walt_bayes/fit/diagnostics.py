@@ -19,7 +19,7 @@ ESS_MIN = 400
 CI_PROB = 0.94
 
 #: Prefixes of the parameters users interpret (the "named" parameters).
-NAMED_PREFIXES = ("beta_", "gamma_", "delta_", "lambda_0", "mu_alpha", "sigma_", "tau_beta", "control_")
+NAMED_PREFIXES = ("beta_", "gamma_", "delta_", "lambda_0", "mu_alpha", "sigma_", "tau_beta", "control_", "join_")
 
 
 def named_parameters(posterior) -> list[str]:
@@ -74,15 +74,19 @@ def check_convergence(idata, summary: pd.DataFrame | None = None) -> Convergence
         divergences=divergences,
         draws=int(post.sizes["draw"]),
         chains=int(post.sizes["chain"]),
-        worst_rhat=str(rhat.idxmax()),
-        worst_ess=str(bulk.idxmin()),
+        worst_rhat=str(rhat.idxmax()) if rhat.notna().any() else "n/a",
+        worst_ess=str(bulk.idxmin()) if bulk.notna().any() else "n/a",
     )
-    if not conv.max_rhat <= RHAT_MAX:
+    if conv.chains < 2:
+        # R-hat compares chains: with one chain it is undefined, not "fine".
+        conv.problems.append("R-hat needs at least 2 chains (this fit has 1)")
+    elif not conv.max_rhat <= RHAT_MAX:
         conv.problems.append(f"R-hat {conv.max_rhat:.3f} > {RHAT_MAX} ({conv.worst_rhat})")
     if not conv.min_ess_bulk >= ESS_MIN:
         conv.problems.append(f"bulk ESS {conv.min_ess_bulk:.0f} < {ESS_MIN} ({conv.worst_ess})")
     if not conv.min_ess_tail >= ESS_MIN:
-        conv.problems.append(f"tail ESS {conv.min_ess_tail:.0f} < {ESS_MIN} ({tail.idxmin()})")
+        worst_tail = tail.idxmin() if tail.notna().any() else "n/a"
+        conv.problems.append(f"tail ESS {conv.min_ess_tail:.0f} < {ESS_MIN} ({worst_tail})")
     if divergences:
         conv.problems.append(f"{divergences} divergent transitions")
     return conv

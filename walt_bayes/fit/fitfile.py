@@ -122,6 +122,8 @@ def _spec_fields(spec: ModelSpec) -> dict[str, object]:
         **{f"[alliance] {k}": v for k, v in dataclasses.asdict(spec.alliance).items()},
         **{f"[priors] {k}": spec.priors.get(k) for k in sorted(spec.priors)},
         **{f"[sampler] {k}": v for k, v in dataclasses.asdict(spec.sampler).items()},
+        "[duration]": dataclasses.asdict(spec.duration) if spec.duration else None,
+        "[joining]": dataclasses.asdict(spec.joining) if spec.joining else None,
     }
 
 

@@ -20,6 +20,8 @@ from pymc_extras.prior import Prior
 
 from walt_bayes.model.dense import shared_tensor
 from walt_bayes.model.design import Design
+from walt_bayes.model.duration import duration_block
+from walt_bayes.model.joining import joining_block
 from walt_bayes.spec import ModelSpec
 
 
@@ -48,7 +50,9 @@ def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False) -> p
     Returns
     -------
     pymc.Model
-        With observed variables ``dispute`` (block 1, when present) and ``alliance``.
+        With observed variables ``dispute`` (block 1, when present) and ``alliance``, and
+        ``alliance_end`` (block 3, :mod:`walt_bayes.model.duration`) and ``joined_winner``
+        (:mod:`walt_bayes.model.joining`) when the spec and data have them.
     """
     coords = {
         "ally_obs": np.arange(len(design.ally_y)),
@@ -68,7 +72,9 @@ def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False) -> p
     # (every probability is a logistic of a finite predictor).
     with pm.Model(coords=coords, check_bounds=False) as model:
         tau = _threat_block(design, spec) if design.has_threat else None
-        _alliance_block(design, spec, tau, keep_latent)
+        latent = _alliance_block(design, spec, tau, keep_latent)
+        duration_block(design, spec, latent, keep_latent)
+        joining_block(design, spec)
     return model
 
 
@@ -84,9 +90,7 @@ def _threat_block(design: Design, spec: ModelSpec):
         beta = pm.Deterministic(
             "beta", (mu_beta[:, None] + tau_beta[:, None] * z).T, dims=("threat_group", "source")
         )
-        # One 1-D gather per source: its gradient is a fast 1-D scatter-add,
-        # where gathering whole rows of beta would need a slow N-D one.
-        theta = sum(X[:, s] * beta[:, s][design.threat_group] for s in range(len(design.sources)))
+        theta = _grouped_linear(design, beta)
     else:
         theta = X @ mu_beta
     lambda_0 = _scalar(spec, "lambda_0", mu=_logit(design.data_rates["init21"]))
@@ -95,13 +99,39 @@ def _threat_block(design: Design, spec: ModelSpec):
     return pm.math.sigmoid(eta)
 
 
+#: Largest group-expanded threat design (rows × groups × sources) kept as a dense matrix.
+MAX_EXPANDED_CELLS = 20_000_000
+
+
+def _grouped_linear(design: Design, beta):
+    """``theta[r] = X[r] . beta[group[r]]`` for group-specific threat weights.
+
+    With few groups, the design is expanded once to ``X ⊗ onehot(group)`` so that
+    theta and its gradient are two matrix-vector products; gathering beta rows per
+    observation instead costs a scatter-add per source in the gradient (≈3× slower).
+    """
+    X = design.threat_X
+    n, n_src = X.shape
+    n_grp = len(design.threat_groups)
+    if n * n_src * n_grp <= MAX_EXPANDED_CELLS:
+        expanded = np.zeros((n, n_grp * n_src))
+        for g in range(n_grp):
+            rows = design.threat_group == g
+            expanded[rows, g * n_src:(g + 1) * n_src] = X[rows]
+        return pt.as_tensor_variable(expanded) @ beta.flatten()
+    # One 1-D gather per source: its gradient is a 1-D scatter-add, where
+    # gathering whole rows of beta would need a much slower N-D one.
+    Xt = pt.as_tensor_variable(X)
+    return sum(Xt[:, s] * beta[:, s][design.threat_group] for s in range(n_src))
+
+
 def _vector(spec: ModelSpec, name: str, dim: str):
     resolved = dict(spec.resolved_prior(name))
     dist = resolved.pop("distribution")
     return Prior(dist, **resolved, dims=dim).create_variable(name)
 
 
-def _alliance_block(design: Design, spec: ModelSpec, tau, keep_latent: bool) -> None:
+def _alliance_block(design: Design, spec: ModelSpec, tau, keep_latent: bool) -> dict:
     a = spec.alliance
     n = len(design.ally_y)
     mu_alpha = _scalar(spec, "mu_alpha", mu=_logit(design.data_rates["alliance"]))
@@ -151,3 +181,4 @@ def _alliance_block(design: Design, spec: ModelSpec, tau, keep_latent: bool) -> 
     if np.any(design.ally_offset != 0):
         eta = eta + design.ally_offset
     pm.Bernoulli("alliance", logit_p=eta, observed=design.ally_y, dims="ally_obs")
+    return latent

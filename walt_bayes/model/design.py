@@ -18,6 +18,8 @@ import xarray as xr
 
 from walt_bayes.errors import DataError, ModelError
 from walt_bayes.model.dense import DenseLayout, dense_layout
+from walt_bayes.model.duration import DurationArrays, build_duration
+from walt_bayes.model.joining import JoiningArrays, build_joining
 from walt_bayes.panel.columns import REQUIRED
 from walt_bayes.spec import ALLIANCE_TERMS, LATENT_FACTORS, THREAT_SOURCES, ModelSpec
 
@@ -143,6 +145,8 @@ class Design:
     triad_jk: np.ndarray | None = None
     triad_persistent: np.ndarray | None = None
     dense: DenseLayout | None = None  # shared threat as per-year matrix products (small panels)
+    duration: DurationArrays | None = None  # block 3: spell-years at risk (walt_bayes.model.duration)
+    joining: JoiningArrays | None = None  # wartime joining, COND-5 (walt_bayes.model.joining)
     # Bookkeeping.
     transform: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -198,6 +202,9 @@ class Design:
             for name in ("ally_t", "ally_i", "ally_k"):
                 data[f"dense_{name}"] = ("ally_obs", getattr(lay, name))
         ds = xr.Dataset(data, coords=coords)
+        for block in (self.duration, self.joining):
+            if block is not None:
+                ds = block.add_to(ds)
         ds.attrs["design"] = json.dumps(
             {
                 "transform": self.transform,
@@ -257,6 +264,8 @@ class Design:
         d.dropped_terms = meta["dropped_terms"]
         d.data_rates = meta["data_rates"]
         d.n_state_years = meta["n_state_years"]
+        d.duration = DurationArrays.from_dataset(ds)
+        d.joining = JoiningArrays.from_dataset(ds)
         return d
 
     # ----------------------------------------------------------- latent (numpy)
@@ -308,6 +317,8 @@ class Design:
             sub.triad_ji = self.triad_ji[keep]
             sub.triad_jk = self.triad_jk[keep]
             sub.triad_persistent = self.triad_persistent[keep]
+        if self.duration is not None:
+            sub.duration = self.duration.subset_alliance(rows, len(self.ally_y))
         if self.dense is not None:
             sub.dense = copy.copy(self.dense)
             for name in ("ally_t", "ally_i", "ally_k"):
@@ -394,6 +405,10 @@ def build_design(panel: pd.DataFrame, spec: ModelSpec, name: str = "panel") -> D
     if spec.threat is not None:
         threat_rows = _build_threat(panel, spec, design)
     _build_alliance(panel, spec, design, threat_rows)
+    if spec.duration is not None:
+        build_duration(panel, spec, design)
+    if spec.joining is not None:
+        build_joining(panel, spec, design)
     return design
 
 

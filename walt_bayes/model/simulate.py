@@ -11,6 +11,7 @@ from simple processes; outcomes are drawn from the model itself
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,7 @@ BASE_TRUTH: dict[str, float] = {
     "gamma_partner_x_weak_x_major": 0.3,
     "gamma_ideology": 0.4,
     "control": 0.2,
+    "delta_0": -2.0,
 }
 
 
@@ -140,7 +142,7 @@ def true_values(spec: ModelSpec, world: str, design, rng: np.random.Generator) -
         shape = tuple(model.dim_lengths[d].eval() for d in model.named_vars_to_dims.get(name, ()))
         if name in gammas:
             value = gammas[name]
-        elif name.startswith("gamma_"):
+        elif name.startswith(("gamma_", "delta_", "join_")):
             value = BASE_TRUTH.get(name, 0.0)
         elif name.startswith("control_"):
             value = BASE_TRUTH["control"]
@@ -177,7 +179,9 @@ def simulate(
     """
     seed = int(seed)
     rng = np.random.default_rng(seed)
-    spec = world_spec(world)
+    # Only disputes and alliances are drawn: spell endings are a function of the drawn
+    # alliances, and wartime joining needs war data (see duration.draw_duration_outcomes).
+    spec = dataclasses.replace(world_spec(world), duration=None, joining=None)
     world_name = world if isinstance(world, str) and world in WORLDS else "spec"
     panel = simulate_covariates(n_states, n_years, rng)
     # Block 1: draw dispute initiation from the threat model.

@@ -693,6 +693,36 @@ def load_episodes(data_dir: str | Path | None = None) -> pd.DataFrame:
     return _parse_episodes(episodes)
 
 
+def episode_pair_years(data_dir: str | Path | None = None) -> pd.DataFrame:
+    """Undirected dyad-years of episode co-membership, from each episode's real start year.
+
+    For the alliance-duration block (:mod:`walt_bayes.model.duration`): unlike the
+    panel's ``ally`` column, years before 1955 are kept (episodes start in 1945 or
+    later), so spells in progress in 1955 get their true start, and each row says
+    whether its episode was formed in wartime and when the common enemy was defeated.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lo, hi, year, episode_id, wartime, enemy_defeated_year`` (``lo < hi``;
+        ``enemy_defeated_year`` is a nullable ``Int64``).
+    """
+    episodes = load_episodes(data_dir)
+    rows = []
+    for eid, mem, s, e, war, won in zip(
+        episodes["episode_id"], episodes["members"], episodes["start_year"], episodes["end_year"],
+        episodes["wartime"], episodes["enemy_defeated_year"], strict=True,
+    ):
+        for a_i, a in enumerate(mem):
+            for b in mem[a_i + 1 :]:
+                for year in range(int(s), int(e) + 1):
+                    rows.append((min(a, b), max(a, b), year, eid, int(war), won))
+    out = pd.DataFrame(rows, columns=["lo", "hi", "year", "episode_id", "wartime", "enemy_defeated_year"])
+    out = out.astype({"lo": "int64", "hi": "int64", "year": "int64", "wartime": "int64"})
+    out["enemy_defeated_year"] = out["enemy_defeated_year"].astype("Int64")
+    return out
+
+
 # --------------------------------------------------------------------------- panel
 
 
@@ -921,4 +951,9 @@ def load_middle_east(data_dir: str | Path | None = None) -> pd.DataFrame:
     DataError
         A missing file or column, or a bad value in the data files.
     """
-    return build_panel(load_tables(data_dir))
+    panel = build_panel(load_tables(data_dir))
+    if data_dir is not None:
+        # Where this panel's episodes and war_joining.csv live (the duration and
+        # wartime-joining blocks read them; without it they use the bundled files).
+        panel.attrs["data_dir"] = str(resolve_data_dir(data_dir).resolve())
+    return panel

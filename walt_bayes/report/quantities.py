@@ -33,7 +33,7 @@ from walt_bayes.panel.columns import region_of
 from walt_bayes.spec import ModelSpec
 
 #: Intercepts whose prior mean is data-driven (the logit of the observed rate of this outcome).
-DATA_DRIVEN_MU = {"lambda_0": "dispute", "mu_alpha": "alliance"}
+DATA_DRIVEN_MU = {"lambda_0": "dispute", "mu_alpha": "alliance", "delta_0": "alliance-ending"}
 #: Seed for thinning draws (reports are deterministic).
 THIN_SEED = 0
 
