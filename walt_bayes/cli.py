@@ -58,6 +58,11 @@ def _mount_subcommands() -> None:
     from walt_bayes.report.cli import report_command
 
     app.command(name="report")(report_command)
+    from walt_bayes.calibrate.cli import sbc_command
+    from walt_bayes.grid.cli import grid_command
+
+    app.command(name="sbc")(sbc_command)
+    app.command(name="grid")(grid_command)
 
 
 def _setup_caches() -> None:

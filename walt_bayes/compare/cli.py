@@ -1,7 +1,7 @@
 """The ``walt-bayes compare`` command.
 
 ``walt-bayes compare RUN_DIR… [--method loo|kfold] [--folds K]
-[--group dyad|year-block|none] [--out DIR]``
+[--group dyad|year-block|none] [--scheduler serial|processes|tcp://HOST:PORT] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -60,6 +60,16 @@ def compare_command(
         str | None,
         typer.Option(help="Variant to take elpd differences against (default: the best)."),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the kfold refits as Dask tasks: serial, processes (a local cluster) or "
+            "tcp://HOST:PORT (replaces --jobs; same numbers)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes of --scheduler processes.")
+    ] = None,
 ) -> None:
     """Rank theory variants by out-of-sample prediction of alliances (elpd, SE, weights)."""
     from walt_bayes.cli import _setup_caches, console
@@ -82,6 +92,20 @@ def compare_command(
             f"cached in {out / 'folds'}"
         )
     t0 = time.perf_counter()
+    if scheduler is not None:
+        from walt_bayes.grid.executor import parse_scheduler
+
+        scheduler = parse_scheduler(scheduler)
+        if method is Method.kfold:
+            from walt_bayes.compare.kfold import prefetch_folds
+
+            prefetch_folds(
+                run_dirs, folds, group.value, settings, out / "folds", fold_seed,
+                scheduler=scheduler, workers=workers, console=console,
+            )
+            jobs = 1  # every fold is now cached: the pass below only reads them
+        else:
+            console.print("[dim]note: --scheduler only applies to --method kfold (LOO refits nothing)[/]")
     table = compare_runs(
         run_dirs,
         method=method.value,

@@ -252,6 +252,10 @@ class FoldWrapper(az.SamplingWrapper):
         else:
             train_design = self.design.subset_alliance(d["rows"])
         s = self.settings
+        # NUTS settings as fit_model passes them (PyMC 6: one `nuts={...}` dict).
+        nuts = {"target_accept": s["target_accept"]}
+        if s["sampler"] == "nutpie":
+            nuts["adaptation"] = s["adaptation"]
         t0 = time.perf_counter()
         idata = pm.sample(
             draws=s["draws"],
@@ -260,12 +264,9 @@ class FoldWrapper(az.SamplingWrapper):
             cores=s["cores"],
             random_seed=d["attrs"]["seed"],
             nuts_sampler=s["sampler"],
-            target_accept=s["target_accept"],
             progressbar=False,
             model=build_model(train_design, self.spec),
-            nuts_sampler_kwargs=(
-                {"low_rank_modified_mass_matrix": True} if s["adaptation"] == "low_rank" else None
-            ),
+            nuts=nuts,
         )
         return {"idata": idata, "fold": d["fold"], "wall": time.perf_counter() - t0}
 
@@ -369,6 +370,7 @@ def compute_fold(task: dict) -> dict:
 
     run = open_run(task["path"])
     run.label = task["label"]
+    cached: list[bool] = []
     w = _wrapper(
         run,
         task["fold_of_row"],
@@ -377,11 +379,105 @@ def compute_fold(task: dict) -> dict:
         task["settings"],
         task["cache_dir"],
         task["fold_seed"],
+        on_fold_done=lambda fold, was_cached: cached.append(was_cached),
     )
     idx = np.flatnonzero(w.fold_of == task["fold"])
     train, test = w.sel_observations(idx)
-    w.log_likelihood__i(test, w.sample(train))
-    return {"label": task["label"], "fold": task["fold"], **w.diagnostics[task["fold"]]}
+    ll = w.log_likelihood__i(test, w.sample(train))
+    return {
+        "label": task["label"],
+        "fold": task["fold"],
+        "elpd": held_out_elpd(ll),
+        "cached": bool(cached and cached[0]),
+        **w.diagnostics[task["fold"]],
+    }
+
+
+def held_out_elpd(log_lik: xr.DataArray) -> float:
+    """Summed log predictive density of held-out rows: sum_i log mean_s p(y_i | theta_s)."""
+    from scipy.special import logsumexp
+
+    ll = log_lik.stack(__sample__=("chain", "draw")).transpose("__sample__", ...).values
+    return float(np.sum(logsumexp(ll, axis=0) - np.log(ll.shape[0])))
+
+
+def prefetch_folds(
+    run_dirs,
+    k: int,
+    group: str,
+    settings: FoldSettings,
+    cache_dir: str | Path,
+    fold_seed: int = 0,
+    *,
+    scheduler: str = "serial",
+    workers: int | None = None,
+    progress: bool = True,
+    console=None,
+) -> dict[str, dict]:
+    """Refit every fold of every run through an executor, writing each to the fold cache.
+
+    The k-fold comparison that follows (:func:`walt_bayes.compare.table.compare_runs`
+    with the same ``cache_dir``'s parent as ``out``) then reads every fold from
+    the cache.  Results equal a serial run: every fold has its own seed (from
+    the fit's seed, the scheme and the fold) and the number of threads a fold
+    gets does not change its draws.
+
+    Parameters
+    ----------
+    run_dirs : iterable of path
+        The fits to cross-validate (as given to ``compare``).
+    k, group, settings, fold_seed
+        As for :func:`kfold_pointwise`.
+    cache_dir : path
+        The fold cache (``<out>/folds``).
+    scheduler : str
+        ``serial``, ``processes`` or ``tcp://HOST:PORT`` (:mod:`walt_bayes.grid.executor`).
+    workers : int, optional
+        Worker processes of a local cluster.
+    progress : bool
+        Show a progress bar.
+    console : rich.console.Console, optional
+        Where progress goes.
+
+    Returns
+    -------
+    dict
+        ``"<label>-fold<f>" -> {label, fold, elpd, divergences, max_rhat, ...}``.
+
+    Raises
+    ------
+    WaltError
+        A fold refit failed (the others still ran and are cached).
+    """
+    from dataclasses import replace
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from walt_bayes.compare.runs import open_runs
+    from walt_bayes.grid.executor import Executor
+
+    runs = open_runs(run_dirs)
+    assignment = assign_folds(runs, k, group, fold_seed)
+    with Executor(scheduler, workers=workers) as ex:
+        if settings.cores is None:
+            settings = replace(settings, cores=ex.cores_per_task)
+        tasks = {
+            f"{t['label']}-fold{t['fold']}": t
+            for r in runs
+            for t in fold_tasks(r, assignment[r.label], k, group, settings, Path(cache_dir), fold_seed)
+        }
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        with Progress(*columns, console=console, disable=not progress) as bar:
+            ex.start(len(tasks))
+            job = bar.add_task(f"fold refits ({ex.describe()})", total=len(tasks))
+            outcomes = ex.map(compute_fold, tasks, on_done=lambda o: bar.advance(job))
+    failed = [o for o in outcomes.values() if not o.ok]
+    if failed:
+        raise WaltError(
+            f"k-fold: {len(failed)} of {len(outcomes)} fold refits failed "
+            f"(first: {failed[0].key}: {failed[0].error}); the finished folds are cached"
+        )
+    return {key: o.value for key, o in outcomes.items()}
 
 
 def kfold_pointwise(
@@ -437,6 +533,8 @@ __all__ = [
     "assign_folds",
     "compute_fold",
     "fold_tasks",
+    "held_out_elpd",
     "kfold_pointwise",
+    "prefetch_folds",
     "restrict_to_years_before",
 ]

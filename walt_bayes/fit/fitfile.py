@@ -43,8 +43,22 @@ def save_fit(idata: xr.DataTree, path: str | Path) -> Path:
     """Write a fit atomically (temporary file, then rename)."""
     path = Path(path)
     with atomic_path(path, suffix=".nc") as tmp:
-        idata.to_netcdf(tmp, engine="h5netcdf")
+        idata.to_netcdf(tmp, engine="h5netcdf", encoding=_compression(idata))
     return path
+
+
+def _compression(idata: xr.DataTree) -> dict[str, dict]:
+    """zlib for the large small-integer arrays (0/1 outcomes compress ~10×; floats barely do)."""
+    encoding: dict[str, dict] = {}
+    for node in idata.subtree:
+        big = {
+            name: {"zlib": True, "complevel": 1}
+            for name, var in node.to_dataset().data_vars.items()
+            if var.dtype.itemsize == 1 and var.size > 100_000
+        }
+        if big:
+            encoding[node.path] = big
+    return encoding
 
 
 def fit_file_path(path: str | Path) -> Path:

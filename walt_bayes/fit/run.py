@@ -131,6 +131,7 @@ def fit_model(
             idata[group] = prior[group]
     idata["constant_data"] = xr.DataTree(design.to_dataset())
     _drop_object_stats(idata)
+    compact_groups(idata)
 
     summary = summary_table(idata)
     convergence = check_convergence(idata, summary)
@@ -154,6 +155,29 @@ def fit_model(
         }
     )
     return FitResult(idata=idata, summary=summary, convergence=convergence, design=design)
+
+
+#: Pointwise groups stored at reduced precision (see :func:`compact_groups`).
+OUTCOME_GROUPS = ("posterior_predictive", "prior_predictive", "observed_data")
+
+
+def compact_groups(idata: xr.DataTree) -> None:
+    """Store 0/1 outcomes as int8 and pointwise log-likelihood as float32.
+
+    These groups hold one value per observation and draw (≈ 66 M values for the
+    embedded panel), and were 95 % of a 1.1 GB fit file at int64/float64.
+    float32 keeps 7 significant digits, far below the Monte Carlo error of LOO.
+    """
+    for group in OUTCOME_GROUPS:
+        if group in idata.children:
+            ds = idata[group].to_dataset()
+            ints = {v: ds[v].astype("int8") for v in ds.data_vars
+                    if ds[v].dtype.kind in "iub" and ds[v].size and int(ds[v].max()) <= 1 and int(ds[v].min()) >= 0}
+            if ints:
+                idata[group] = xr.DataTree(ds.assign(ints))
+    if "log_likelihood" in idata.children:
+        ds = idata["log_likelihood"].to_dataset()
+        idata["log_likelihood"] = xr.DataTree(ds.astype("float32"))
 
 
 def _drop_object_stats(idata: xr.DataTree) -> None:

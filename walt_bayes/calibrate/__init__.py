@@ -1,0 +1,1 @@
+"""Calibration of the model: simulation-based calibration (SBC)."""
