@@ -49,6 +49,7 @@ from walt_bayes.atomic import atomic_path
 from walt_bayes.compare.loo import Pointwise
 from walt_bayes.compare.runs import VAR_NAME, Run
 from walt_bayes.errors import WaltError
+from walt_bayes.fit.run import sample_posterior
 from walt_bayes.model.build import build_model
 from walt_bayes.model.design import Design
 
@@ -251,23 +252,8 @@ class FoldWrapper(az.SamplingWrapper):
             train_design = restrict_to_years_before(self.design, d["cutoff"])
         else:
             train_design = self.design.subset_alliance(d["rows"])
-        s = self.settings
-        # NUTS settings as fit_model passes them (PyMC 6: one `nuts={...}` dict).
-        nuts = {"target_accept": s["target_accept"]}
-        if s["sampler"] == "nutpie":
-            nuts["adaptation"] = s["adaptation"]
         t0 = time.perf_counter()
-        idata = pm.sample(
-            draws=s["draws"],
-            tune=s["tune"],
-            chains=s["chains"],
-            cores=s["cores"],
-            random_seed=d["attrs"]["seed"],
-            nuts_sampler=s["sampler"],
-            progressbar=False,
-            model=build_model(train_design, self.spec),
-            nuts=nuts,
-        )
+        idata = sample_posterior(build_model(train_design, self.spec), self.settings, d["attrs"]["seed"])
         return {"idata": idata, "fold": d["fold"], "wall": time.perf_counter() - t0}
 
     def get_inference_data(self, fitted_model):

@@ -41,6 +41,35 @@ def derived_seeds(seed: int) -> dict[str, int]:
     return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}
 
 
+def sample_posterior(model: pm.Model, settings: dict, seed: int, progressbar: bool = False) -> xr.DataTree:
+    """Run NUTS on ``model`` with resolved sampler ``settings`` (as stored in a fit's ``sampler_settings``).
+
+    Parameters
+    ----------
+    model : pymc.Model
+    settings : dict
+        ``sampler``, ``draws``, ``tune``, ``chains``, ``cores``, ``target_accept`` and, for nutpie, ``adaptation``.
+    seed : int
+        Integer seed of the sampling stage.
+    progressbar : bool
+        Show the sampler's progress.
+    """
+    nuts = {"target_accept": settings["target_accept"]}
+    if settings["sampler"] == "nutpie":
+        nuts["adaptation"] = settings["adaptation"]
+    return pm.sample(
+        draws=settings["draws"],
+        tune=settings["tune"],
+        chains=settings["chains"],
+        cores=settings["cores"],
+        random_seed=int(seed),
+        nuts_sampler=settings["sampler"],
+        progressbar=progressbar,
+        model=model,
+        nuts=nuts,
+    )
+
+
 def fit_model(
     panel: pd.DataFrame,
     spec: ModelSpec,
@@ -101,21 +130,8 @@ def fit_model(
     )
     walls["prior_predictive"] = time.perf_counter() - t0
 
-    nuts = {"target_accept": settings["target_accept"]}
-    if settings["sampler"] == "nutpie":
-        nuts["adaptation"] = settings["adaptation"]
     t0 = time.perf_counter()
-    idata = pm.sample(
-        draws=settings["draws"],
-        tune=settings["tune"],
-        chains=settings["chains"],
-        cores=settings["cores"],
-        random_seed=seeds["sample"],
-        nuts_sampler=settings["sampler"],
-        progressbar=progressbar,
-        model=model,
-        nuts=nuts,
-    )
+    idata = sample_posterior(model, settings, seeds["sample"], progressbar)
     walls["sampling"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
