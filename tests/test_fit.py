@@ -56,6 +56,7 @@ def test_fit_file_round_trip(small_fit, small_fit_file):
     np.testing.assert_allclose(t1["mean"].astype(float), t2["mean"].astype(float), equal_nan=True)
 
 
+@pytest.mark.slow  # test_repro.py checks the same across processes in the default run
 def test_same_seed_same_draws(sim_balancing, bot_spec, small_fit):
     again = fit_model(
         sim_balancing.panel, bot_spec, data_name="sim", data_sha256="0" * 64, seed=7,

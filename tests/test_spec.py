@@ -38,7 +38,7 @@ def test_prior_merge_order():
     assert spec.resolved_prior("gamma_shared", "gamma")["sigma"] == 0.5  # user specific
     assert spec.resolved_prior("gamma_partner", "gamma")["sigma"] == 2.0  # user family
     assert spec.resolved_prior("lambda_0", mu=-3.0)["mu"] == -3.0  # data-driven
-    assert spec.resolved_prior("sigma_dyad")["sigma"] == 0.5  # package default
+    assert spec.resolved_prior("sigma_dyad")["sigma"] == 2.5  # package default
 
 
 @pytest.mark.parametrize(

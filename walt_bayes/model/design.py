@@ -88,8 +88,8 @@ def _expit(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
 
 
-def logistic_mle(X: np.ndarray, y: np.ndarray, iters: int = 25, ridge: float = 1e-3) -> np.ndarray:
-    """Maximum-likelihood logit by Newton steps (a tiny ridge keeps it finite under separation).
+def logistic_mle(X: np.ndarray, y: np.ndarray, iters: int = 100, ridge: float = 1e-3) -> np.ndarray:
+    """Maximum-likelihood logit by damped Newton steps (a tiny ridge keeps it finite under separation).
 
     Returns the coefficient vector for ``[1, X]``.
     """
@@ -97,13 +97,28 @@ def logistic_mle(X: np.ndarray, y: np.ndarray, iters: int = 25, ridge: float = 1
     w = np.zeros(A.shape[1])
     rate = np.clip(y.mean(), 1e-4, 1 - 1e-4)
     w[0] = np.log(rate / (1 - rate))
+
+    def objective(w):  # penalised log-likelihood
+        eta = A @ w
+        return float(np.sum(y * eta - np.logaddexp(0.0, eta)) - 0.5 * ridge * w @ w)
+
+    current = objective(w)
     for _ in range(iters):
         p = _expit(A @ w)
         grad = A.T @ (y - p) - ridge * w
         H = (A * (p * (1 - p))[:, None]).T @ A + ridge * np.eye(A.shape[1])
         step = np.linalg.solve(H, grad)
-        w += step
-        if np.max(np.abs(step)) < 1e-8:
+        # Backtracking: a full Newton step from far away overshoots into saturated
+        # probabilities (rare events, strong predictors) and then diverges.
+        t = 1.0
+        while t > 1e-10:
+            trial = objective(w + t * step)
+            if trial >= current:
+                break
+            t *= 0.5
+        w = w + t * step
+        improvement, current = trial - current, trial
+        if np.max(np.abs(t * step)) < 1e-8 or abs(improvement) < 1e-10:
             break
     return w
 
