@@ -99,6 +99,15 @@ def fit(
     cores: Annotated[int | None, typer.Option(min=1, help="Parallel chains (default: all cores).")] = None,
     out: Annotated[Path, typer.Option(help="Directory under which the run directory is created.")] = Path("runs"),
     report: Annotated[bool, typer.Option(help="Also render the HTML fit report.")] = False,
+    case_control: Annotated[
+        str,
+        typer.Option(
+            "--case-control",
+            help="Case-control sampling of rare outcomes with the exact prior correction (King & Zeng 2001): "
+            "'auto' (only for global-scale panels: politically relevant dyads, all ones and a few zeros per one), "
+            "'off', a fraction RATE in (0, 1] of zeros kept, or R0,RD (alliance, dispute).",
+        ),
+    ] = "auto",
 ) -> None:
     """Fit a theory variant to a panel and write runs/<variant>-<data>-<time>/fit.nc."""
     _setup_caches()
@@ -110,6 +119,9 @@ def fit(
 
     if sampler is not None and sampler not in SAMPLERS:
         raise WaltError(f"--sampler: '{sampler}' is not one of {', '.join(SAMPLERS)}")
+    from walt_bayes.model.casecontrol import parse_setting
+
+    cc_setting = parse_setting(case_control)
     model_spec = load_spec(spec)
     dataset = load_dataset(data)
     console.print(
@@ -123,6 +135,7 @@ def fit(
     result = fit_model(
         dataset.panel, model_spec, data_name=dataset.name, data_sha256=dataset.sha256, seed=seed,
         draws=draws, tune=tune, chains=chains, sampler=sampler, cores=cores, progressbar=sys.stderr.isatty(),
+        case_control=cc_setting,
     )
     with atomic_dir(run_dir) as tmp:
         save_fit(result.idata, tmp / "fit.nc")
@@ -130,6 +143,12 @@ def fit(
     wall = time.perf_counter() - t0
     for note in result.design.notes:
         console.print(f"[dim]note: {note}[/]")
+    cc = result.design.case_control
+    if cc.get("used"):
+        console.print(
+            f"case-control sample ({cc['method']}): r0 {cc['r0']:.4g}, rd {cc['rd']:.4g}; "
+            "log-likelihood and predictive draws are on the sampled rows"
+        )
     _print_summary(result.summary)
     _print_convergence(result.convergence)
     console.print(f"wall time {wall:.1f} s; fit written to [bold]{run_dir / 'fit.nc'}[/]")

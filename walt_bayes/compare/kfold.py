@@ -142,6 +142,10 @@ def restrict_to_years_before(design: Design, cutoff: int) -> Design:
     sub.threat_keys = design.threat_keys.iloc[keep].reset_index(drop=True)
     for name in ("threat_X", "threat_y", "threat_group", "threat_sy"):
         setattr(sub, name, getattr(design, name)[keep])
+    if design.dispute_idx is not None:  # case-control sample of the dispute likelihood
+        in_sample = new[design.dispute_idx] >= 0
+        sub.dispute_idx = new[design.dispute_idx[in_sample]]
+        sub.dispute_offset = design.dispute_offset[in_sample]
     # Alliance rows link only to threat rows of their own year, all kept.
     for name in ("partner_idx", "triad_ji", "triad_jk"):
         value = new[getattr(sub, name)]

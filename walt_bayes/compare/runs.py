@@ -65,12 +65,15 @@ class Run:
         if design.ally_y is None:
             design.ally_y = np.asarray(obs[VAR_NAME].values).astype(np.int64)
         if design.has_threat and design.threat_y is None and "dispute" in obs.data_vars:
-            design.threat_y = np.asarray(obs["dispute"].values).astype(np.int64)
+            design.set_dispute_observed(obs["dispute"].values)
         return design
 
     def identity(self) -> str:
         """A short content id of what this fit is (spec text, data, seed): keys the fold cache."""
-        text = "\n".join([self.tree.attrs.get("spec_toml", ""), self.data_sha256, str(self.seed)])
+        parts = [self.tree.attrs.get("spec_toml", ""), self.data_sha256, str(self.seed)]
+        if '"used": true' in str(self.tree.attrs.get("case_control", "")):
+            parts.append(str(self.tree.attrs["case_control"]))  # another sample is another fit
+        text = "\n".join(parts)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -36,8 +36,9 @@ class FitResult:
 
 def derived_seeds(seed: int) -> dict[str, int]:
     """Integer seeds for each random stage, derived from the user's one seed."""
-    children = np.random.SeedSequence(int(seed)).spawn(3)
-    names = ("sample", "prior", "posterior_predictive")
+    # Children are indexed: adding a stage at the end leaves the earlier stages' seeds as they were.
+    children = np.random.SeedSequence(int(seed)).spawn(4)
+    names = ("sample", "prior", "posterior_predictive", "case_control")
     return {n: int(c.generate_state(1)[0]) for n, c in zip(names, children, strict=True)}
 
 
@@ -83,6 +84,7 @@ def fit_model(
     sampler: str | None = None,
     cores: int | None = None,
     progressbar: bool = True,
+    case_control: str | float | None = "auto",
 ) -> FitResult:
     """Build the design and model, sample, and collect every group a fit stores.
 
@@ -100,6 +102,11 @@ def fit_model(
         Overrides of the spec's sampler settings.
     progressbar : bool
         Show the sampler's progress.
+    case_control : str, float or None
+        Case-control sampling of rare outcomes (:mod:`walt_bayes.model.casecontrol`):
+        ``"auto"`` (default: only for panels with more than
+        ``casecontrol.AUTO_MIN_ALLIANCE_ROWS`` alliance rows), ``"off"``, a rate or
+        ``"R0,RD"``.  The sample is drawn from ``seed``.
 
     Returns
     -------
@@ -120,7 +127,7 @@ def fit_model(
     }
     walls: dict[str, float] = {}
     t0 = time.perf_counter()
-    design = build_design(panel, spec, name=data_name)
+    design = build_design(panel, spec, name=data_name, case_control=case_control, seed=seeds["case_control"])
     model = build_model(design, spec)
     walls["build"] = time.perf_counter() - t0
 
@@ -136,6 +143,7 @@ def fit_model(
 
     t0 = time.perf_counter()
     pm.compute_log_likelihood(idata, model=model, progressbar=False, compile_kwargs=QUICK_COMPILE)
+    compact_groups(idata)  # float32 log-likelihood before the predictive draws: a lower memory peak
     pm.sample_posterior_predictive(
         idata, model=model, extend_inferencedata=True, random_seed=seeds["posterior_predictive"],
         progressbar=False, compile_kwargs=QUICK_COMPILE,
@@ -167,7 +175,7 @@ def fit_model(
             "convergence": json.dumps(convergence.to_dict()),
             "design_notes": json.dumps(design.notes),
             "dropped_terms": json.dumps(design.dropped_terms),
-            "case_control": json.dumps({"used": False}),
+            "case_control": json.dumps(design.case_control or {"used": False}),
         }
     )
     return FitResult(idata=idata, summary=summary, convergence=convergence, design=design)

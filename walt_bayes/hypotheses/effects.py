@@ -4,7 +4,10 @@ draws, and average marginal effects (AMEs) over the observed alliance rows.
 Everything here is numpy, vectorised over posterior draws in chunks, and reproduces what the PyMC
 model (:mod:`walt_bayes.model.build`) computes: :func:`alliance_eta` gives the alliance equation's
 linear predictor for given draws (its Bernoulli log-likelihood equals the fit's pointwise
-``log_likelihood["alliance"]``; the tests check this).
+``log_likelihood["alliance"]``; the tests check this).  With a case-control sample
+(:mod:`walt_bayes.model.casecontrol`) the linear predictor stays on the population scale (no
+case-control offset; :func:`alliance_loglik` adds it) and averages over rows weight the kept
+non-allied rows by ``1 / r0``.
 
 Marginal effects of the threat inputs
 -------------------------------------
@@ -319,8 +322,14 @@ def alliance_eta(design: Design, d: dict[str, np.ndarray], latent: dict[str, np.
 
 
 def alliance_loglik(design: Design, d: dict[str, np.ndarray], y: np.ndarray) -> np.ndarray:
-    """Pointwise Bernoulli log-likelihood of the alliance outcomes (draws, n_ally)."""
+    """Pointwise Bernoulli log-likelihood of the alliance outcomes (draws, n_ally).
+
+    Includes the case-control correction (``design.ally_cc_offset``) that the model's
+    likelihood has; :func:`alliance_eta` itself stays on the population scale.
+    """
     eta = alliance_eta(design, d)
+    if design.ally_cc_offset is not None:
+        eta = eta + design.ally_cc_offset[None, :]
     return np.where(np.asarray(y) == 1, _log_expit(eta), _log_expit(-eta))
 
 
@@ -381,6 +390,15 @@ class Effects:
         self.design = design
         self.draws = model_draws(post, design, max_draws)
         self._results: dict[tuple, Effect] | None = None
+        # Case-control samples: average rows as the population would (kept zeros count 1/r0).
+        self._weights = design.population_weights()
+
+    def _average(self, values: np.ndarray, rows=slice(None)) -> np.ndarray:
+        """Mean over alliance rows (axis 1), weighted by population weights when rows were sampled."""
+        if self._weights is None:
+            return values[:, rows].mean(axis=1)
+        w = self._weights[rows]
+        return values[:, rows] @ (w / w.sum())
 
     # keys: ("threat", source, path, mask) | ("input", factor) | ("share",)
     def get(self, key: tuple) -> Effect | None:
@@ -390,10 +408,13 @@ class Effects:
 
     @property
     def note(self) -> str:
-        return (
+        text = (
             f"marginal effects from {self.draws.n} of {self.draws.n_total} posterior draws "
             f"(evenly thinned), averaged over {len(self.design.ally_keys):,} alliance rows"
         )
+        if self._weights is not None:
+            text += " (a case-control sample: population probabilities, non-allied rows weighted by 1/r0)"
+        return text
 
     def powerful_mask(self) -> np.ndarray | None:
         """Threat rows whose source is in the top half of the power composite (BAL-3/BW-3)."""
@@ -459,8 +480,8 @@ class Effects:
                     if f in facs:
                         deta += gam[t] * d.term_observed[:, t] * deriv[f]
                 sel = slice(None) if rmask is None else rmask
-                acc.setdefault(key, []).append((pq * deta)[:, sel].mean(axis=1))
-                wsum.setdefault(key, []).append(pq[:, sel].mean(axis=1))
+                acc.setdefault(key, []).append(self._average(pq * deta, sel))
+                wsum.setdefault(key, []).append(self._average(pq, sel))
             for key, factor, slopes in input_req:
                 change = np.zeros_like(eta)  # d eta / d factor (per unit), or the switch-on change
                 current = np.zeros_like(eta)
@@ -471,11 +492,11 @@ class Effects:
                     current += gam[t] * d.term_observed[:, t] * lat
                 if factor in BINARY_FACTORS:
                     eta_off = eta - current
-                    ame = (_expit(eta_off + change) - _expit(eta_off)).mean(axis=1)
+                    ame = self._average(_expit(eta_off + change) - _expit(eta_off))
                 else:
-                    ame = (pq * change).mean(axis=1)
+                    ame = self._average(pq * change)
                 acc.setdefault(key, []).append(ame)
-                wsum.setdefault(key, []).append(pq.mean(axis=1))
+                wsum.setdefault(key, []).append(self._average(pq))
             if do_share:
                 contrib = {}
                 for path, terms in share_terms.items():

@@ -127,7 +127,7 @@ class FitContext:
         if design.threat_y is None and "observed_data" in self.tree.children:
             obs = self.tree["observed_data"].to_dataset()
             if "dispute" in obs:
-                design.threat_y = np.asarray(obs["dispute"].values).astype(np.int64)
+                design.set_dispute_observed(obs["dispute"].values)
         return design
 
     @cached_property

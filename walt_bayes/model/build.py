@@ -95,7 +95,16 @@ def _threat_block(design: Design, spec: ModelSpec):
         theta = X @ mu_beta
     lambda_0 = _scalar(spec, "lambda_0", mu=_logit(design.data_rates["init21"]))
     eta = lambda_0 + theta
-    pm.Bernoulli("dispute", logit_p=eta, observed=design.threat_y, dims="threat_obs")
+    if design.dispute_idx is None:
+        pm.Bernoulli("dispute", logit_p=eta, observed=design.threat_y, dims="threat_obs")
+    else:
+        # Case-control sample (walt_bayes.model.casecontrol): the prior correction -log(rd)
+        # enters the dispute likelihood only; tau below stays the population probability.
+        pm.modelcontext(None).add_coord("dispute_obs", np.arange(len(design.dispute_idx)))
+        pm.Bernoulli(
+            "dispute", logit_p=eta[design.dispute_idx] + design.dispute_offset,
+            observed=design.threat_y[design.dispute_idx], dims="dispute_obs",
+        )
     return pm.math.sigmoid(eta)
 
 
@@ -180,5 +189,7 @@ def _alliance_block(design: Design, spec: ModelSpec, tau, keep_latent: bool) -> 
         eta = eta + (sigma_year * z_year)[design.ally_year]
     if np.any(design.ally_offset != 0):
         eta = eta + design.ally_offset
+    if design.ally_cc_offset is not None and np.any(design.ally_cc_offset != 0):
+        eta = eta + design.ally_cc_offset  # case-control correction (likelihood only; casecontrol)
     pm.Bernoulli("alliance", logit_p=eta, observed=design.ally_y, dims="ally_obs")
     return latent

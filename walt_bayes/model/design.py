@@ -88,23 +88,28 @@ def _expit(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
 
 
-def logistic_mle(X: np.ndarray, y: np.ndarray, iters: int = 100, ridge: float = 1e-3) -> np.ndarray:
+def logistic_mle(
+    X: np.ndarray, y: np.ndarray, iters: int = 100, ridge: float = 1e-3, offset: np.ndarray | float = 0.0
+) -> np.ndarray:
     """Maximum-likelihood logit by damped Newton steps (a tiny ridge keeps it finite under separation).
 
-    Returns the coefficient vector for ``[1, X]``.
+    ``offset`` is added to the linear predictor of every row (e.g. the case-control
+    correction ``-log(r)`` of :mod:`walt_bayes.model.casecontrol`).  Returns the
+    coefficient vector for ``[1, X]``.
     """
     A = np.column_stack([np.ones(len(y)), X])
     w = np.zeros(A.shape[1])
+    offset = np.broadcast_to(np.asarray(offset, dtype=float), (len(y),))
     rate = np.clip(y.mean(), 1e-4, 1 - 1e-4)
-    w[0] = np.log(rate / (1 - rate))
+    w[0] = np.log(rate / (1 - rate)) - float(np.mean(offset))
 
     def objective(w):  # penalised log-likelihood
-        eta = A @ w
+        eta = A @ w + offset
         return float(np.sum(y * eta - np.logaddexp(0.0, eta)) - 0.5 * ridge * w @ w)
 
     current = objective(w)
     for _ in range(iters):
-        p = _expit(A @ w)
+        p = _expit(A @ w + offset)
         grad = A.T @ (y - p) - ridge * w
         H = (A * (p * (1 - p))[:, None]).T @ A + ridge * np.eye(A.shape[1])
         step = np.linalg.solve(H, grad)
@@ -133,6 +138,10 @@ class Design:
     threat_y: np.ndarray | None = None  # init21
     threat_group: np.ndarray | None = None
     threat_sy: np.ndarray | None = None  # state-year index of the threatened state
+    # Case-control sample of the dispute likelihood (walt_bayes.model.casecontrol): the threat
+    # rows whose init21 enters it and their prior-correction offset; None: every row, no offset.
+    dispute_idx: np.ndarray | None = None
+    dispute_offset: np.ndarray | None = None
     sources: list[str] = field(default_factory=list)
     threat_groups: list[str] = field(default_factory=list)
     n_state_years: int = 0
@@ -145,7 +154,8 @@ class Design:
     dyads: list[str] = field(default_factory=list)
     ally_year: np.ndarray | None = None
     years: list[int] = field(default_factory=list)
-    ally_offset: np.ndarray | None = None
+    ally_offset: np.ndarray | None = None  # substantive offset (part of the population model)
+    ally_cc_offset: np.ndarray | None = None  # case-control correction -log(r0), likelihood only
     controls: np.ndarray | None = None  # (n_ally, n_control)
     control_names: list[str] = field(default_factory=list)
     terms: list[str] = field(default_factory=list)
@@ -167,10 +177,46 @@ class Design:
     notes: list[str] = field(default_factory=list)
     dropped_terms: dict[str, str] = field(default_factory=dict)
     data_rates: dict[str, float] = field(default_factory=dict)
+    case_control: dict = field(default_factory=dict)  # what was sampled (casecontrol), for the metadata
 
     @property
     def has_threat(self) -> bool:
         return self.threat_X is not None
+
+    # ------------------------------------------------------------ case control
+    def dispute_rows(self) -> np.ndarray:
+        """Threat rows whose dispute outcome enters the likelihood (all without case control)."""
+        if self.dispute_idx is None:
+            return np.arange(len(self.threat_keys))
+        return self.dispute_idx
+
+    def dispute_keys(self) -> pd.DataFrame:
+        """``ccode1, ccode2, year`` of the rows of the dispute likelihood (aligned with its outcome)."""
+        if self.dispute_idx is None:
+            return self.threat_keys
+        return self.threat_keys.iloc[self.dispute_idx].reset_index(drop=True)
+
+    def set_dispute_observed(self, values: np.ndarray) -> None:
+        """Set ``threat_y`` from the stored dispute outcomes (``observed_data["dispute"]``).
+
+        With a case-control sample only the sampled rows are stored; the others get -1.
+        """
+        values = np.asarray(values).astype(np.int64)
+        if self.dispute_idx is None:
+            self.threat_y = values
+            return
+        self.threat_y = np.full(len(self.threat_keys), -1, dtype=np.int64)
+        self.threat_y[self.dispute_idx] = values
+
+    def population_weights(self) -> np.ndarray | None:
+        """Weights that average alliance rows as the population would (1 / P(row kept)).
+
+        ``None`` without case-control sampling; otherwise 1 for allied rows and
+        ``exp(ally_cc_offset) = 1 / r0`` for the others.
+        """
+        if self.ally_cc_offset is None or not np.any(self.ally_cc_offset != 0):
+            return None
+        return np.where(np.asarray(self.ally_y) == 1, 1.0, np.exp(self.ally_cc_offset))
 
     # ------------------------------------------------------------------ storage
     def to_dataset(self) -> xr.Dataset:
@@ -196,6 +242,11 @@ class Design:
         data["ally_dyad_idx"] = ("ally_obs", self.ally_dyad)
         data["ally_year_idx"] = ("ally_obs", self.ally_year)
         data["ally_offset"] = ("ally_obs", self.ally_offset)
+        if self.ally_cc_offset is not None:
+            data["ally_cc_offset"] = ("ally_obs", self.ally_cc_offset)
+        if self.has_threat and self.dispute_idx is not None:
+            data["dispute_idx"] = ("dispute_obs", self.dispute_idx)
+            data["dispute_offset"] = ("dispute_obs", self.dispute_offset)
         data["controls"] = (("ally_obs", "control"), self.controls)
         data["term_observed"] = (("ally_obs", "term"), self.term_observed)
         data["term_center"] = ("term", self.term_center)
@@ -227,6 +278,7 @@ class Design:
                 "dropped_terms": self.dropped_terms,
                 "data_rates": self.data_rates,
                 "n_state_years": self.n_state_years,
+                "case_control": self.case_control,
             }
         )
         return ds
@@ -267,6 +319,11 @@ class Design:
         d.ally_year = ds["ally_year_idx"].values
         d.years = [int(y) for y in ds["year"].values]
         d.ally_offset = ds["ally_offset"].values
+        if "ally_cc_offset" in ds:
+            d.ally_cc_offset = ds["ally_cc_offset"].values
+        if "dispute_idx" in ds:
+            d.dispute_idx = ds["dispute_idx"].values.astype(np.int64)
+            d.dispute_offset = ds["dispute_offset"].values
         d.controls = ds["controls"].values
         d.control_names = [str(s) for s in ds["control"].values]
         d.terms = [str(s) for s in ds["term"].values]
@@ -279,6 +336,7 @@ class Design:
         d.dropped_terms = meta["dropped_terms"]
         d.data_rates = meta["data_rates"]
         d.n_state_years = meta["n_state_years"]
+        d.case_control = meta.get("case_control", {})
         d.duration = DurationArrays.from_dataset(ds)
         d.joining = JoiningArrays.from_dataset(ds)
         return d
@@ -319,7 +377,7 @@ class Design:
             rows = np.flatnonzero(rows)
         sub = copy.copy(self)
         sub.ally_keys = self.ally_keys.iloc[rows].reset_index(drop=True)
-        for name in ("ally_y", "ally_group", "ally_dyad", "ally_year", "ally_offset", "controls",
+        for name in ("ally_y", "ally_group", "ally_dyad", "ally_year", "ally_offset", "ally_cc_offset", "controls",
                      "term_observed", "partner_idx", "ally_sy"):
             value = getattr(self, name)
             if value is not None:
@@ -390,7 +448,9 @@ def threat_features(panel: pd.DataFrame) -> pd.DataFrame:
     return feats
 
 
-def build_design(panel: pd.DataFrame, spec: ModelSpec, name: str = "panel") -> Design:
+def build_design(
+    panel: pd.DataFrame, spec: ModelSpec, name: str = "panel", case_control=None, seed: int = 0
+) -> Design:
     """Build the model design for ``spec`` from a directed dyad-year panel.
 
     Parameters
@@ -401,6 +461,11 @@ def build_design(panel: pd.DataFrame, spec: ModelSpec, name: str = "panel") -> D
         The theory variant.
     name : str
         The panel's name, for error messages.
+    case_control : str, float, casecontrol.Setting or None
+        Case-control sampling of rare outcomes (:mod:`walt_bayes.model.casecontrol`):
+        ``"auto"``, ``"off"``, a rate or ``"R0,RD"``.  ``None`` (the default) is off.
+    seed : int
+        Integer seed of the case-control sample.
 
     Returns
     -------
@@ -413,17 +478,34 @@ def build_design(panel: pd.DataFrame, spec: ModelSpec, name: str = "panel") -> D
     ModelError
         A term needs data the panel lacks (and the spec does not drop it).
     """
+    from walt_bayes.model import casecontrol
+
     check_panel(panel, name)
     panel = panel.reset_index(drop=True)
+    whole_panel = panel
     design = Design()
+    plan = casecontrol.plan_for(case_control if case_control is not None else "off", panel, spec, seed)
+    if plan is not None:
+        design.case_control = {"used": True, "method": casecontrol.METHOD, "setting": plan.setting}
+        if plan.relevant:
+            panel, design.case_control["relevant_dyads"] = casecontrol.restrict_relevant(panel, spec)
     threat_rows = None
     if spec.threat is not None:
         threat_rows = _build_threat(panel, spec, design)
-    _build_alliance(panel, spec, design, threat_rows)
+    _build_alliance(panel, spec, design, threat_rows, plan)
     if spec.duration is not None:
         build_duration(panel, spec, design)
     if spec.joining is not None:
-        build_joining(panel, spec, design)
+        build_joining(whole_panel, spec, design)
+    if plan is not None:
+        if design.has_threat:
+            design.case_control["dispute"] = casecontrol.sample_disputes(design, plan)
+        cc = design.case_control
+        cc["r0"] = cc.get("alliance", {}).get("rate", 1.0)
+        cc["rd"] = cc.get("dispute", {}).get("rate", 1.0)
+        cc["pointwise"] = casecontrol.POINTWISE_NOTE
+        cc["effects"] = casecontrol.EFFECTS_NOTE
+        design.notes.extend(casecontrol.describe(cc))
     return design
 
 
@@ -557,7 +639,7 @@ def _missing_columns(factor: str, columns) -> list[str]:
 
 
 def _build_alliance(
-    panel: pd.DataFrame, spec: ModelSpec, design: Design, threat_rows: pd.DataFrame | None
+    panel: pd.DataFrame, spec: ModelSpec, design: Design, threat_rows: pd.DataFrame | None, plan=None
 ) -> None:
     a = spec.alliance
     df = _alliance_rows(panel, spec, design)
@@ -600,13 +682,22 @@ def _build_alliance(
     n_drop = int((~ok).sum())
     if n_drop:
         design.notes.append(f"alliance block: {n_drop} dyad-years with missing covariates or threat left out")
+    population_rate = float(df["_y"].to_numpy(np.int64)[ok].mean()) if ok.any() else 0.0
+    cc_offset = 0.0
+    if plan is not None:
+        from walt_bayes.model.casecontrol import offset_for, sample_alliance
+
+        ok, r0, design.case_control["alliance"] = sample_alliance(
+            df["_y"].to_numpy(np.int64), ok, plan, df[["ccode1", "ccode2", "year"]]
+        )
+        cc_offset = offset_for(r0)
     df = df.loc[ok].reset_index(drop=True)
     factor_cache = {k: v[ok] for k, v in factor_cache.items()}
     if df.empty:
         raise ModelError("alliance block: no dyad-year has every covariate the spec needs")
     design.ally_keys = df[["ccode1", "ccode2", "year"]].astype("int64").reset_index(drop=True)
     design.ally_y = df["_y"].to_numpy(np.int64)
-    design.data_rates["alliance"] = float(design.ally_y.mean())
+    design.data_rates["alliance"] = population_rate  # the population's rate (before any case-control sample)
     n = len(df)
     # Grouping, dyads, years.
     design.ally_group, design.ally_groups = _groups(a.group, df["region1"].to_numpy(), df["year"].to_numpy())
@@ -619,6 +710,8 @@ def _build_alliance(
     years, design.ally_year = np.unique(df["year"].to_numpy(np.int64), return_inverse=True)
     design.years = [int(y) for y in years]
     design.ally_offset = np.zeros(n)
+    if cc_offset:
+        design.ally_cc_offset = np.full(n, cc_offset)
     # Controls, standardised.
     controls = []
     ctrans = {}

@@ -194,7 +194,7 @@ def observed_by_year(fit: ReportFit) -> pd.DataFrame:
     out["states"] = states.drop_duplicates().groupby("year").size()
     if fit.design.has_threat:
         y = np.asarray(fit.tree["observed_data"]["dispute"].values, dtype=float)
-        t = fit.design.threat_keys.assign(y=y)
+        t = fit.design.dispute_keys().assign(y=y)
         out["dispute_rate"] = t.groupby("year")["y"].mean()
         out["disputes"] = t.groupby("year")["y"].sum()
     return out.reset_index()
@@ -372,7 +372,7 @@ def dyad_threat_series(
 def busiest_year(fit: ReportFit) -> int:
     """The year with the most observed dispute initiations (the first such year)."""
     y = np.asarray(fit.tree["observed_data"]["dispute"].values, dtype=float)
-    counts = fit.design.threat_keys.assign(y=y).groupby("year")["y"].sum()
+    counts = fit.design.dispute_keys().assign(y=y).groupby("year")["y"].sum()
     return int(counts.idxmax())
 
 
