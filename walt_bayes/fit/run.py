@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import pymc as pm
 import xarray as xr
 
 import walt_bayes
+from walt_bayes.atomic import interrupted
 from walt_bayes.fit.diagnostics import Convergence, check_convergence, summary_table
 from walt_bayes.fit.fitfile import FORMAT, library_versions
 from walt_bayes.model.build import build_model
@@ -139,6 +141,10 @@ def fit_model(
 
     t0 = time.perf_counter()
     idata = sample_posterior(model, settings, seeds["sample"], progressbar)
+    if interrupted():
+        # nutpie answers Ctrl-C by returning the draws so far; nothing after this may
+        # be computed from (or saved as) a partial trace.
+        raise KeyboardInterrupt(signal.Signals(interrupted()).name)
     walls["sampling"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
