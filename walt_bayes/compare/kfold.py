@@ -30,7 +30,6 @@ in the output directory, so a re-run skips finished folds.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -136,26 +135,8 @@ def restrict_to_years_before(design: Design, cutoff: int) -> Design:
     sub = design.subset_alliance(rows)
     if not design.has_threat:
         return sub
-    keep = np.flatnonzero(design.threat_keys["year"].to_numpy() < cutoff)
-    new = np.full(len(design.threat_y), -1, dtype=np.int64)
-    new[keep] = np.arange(len(keep))
-    sub.threat_keys = design.threat_keys.iloc[keep].reset_index(drop=True)
-    for name in ("threat_X", "threat_y", "threat_group", "threat_sy"):
-        setattr(sub, name, getattr(design, name)[keep])
-    if design.dispute_idx is not None:  # case-control sample of the dispute likelihood
-        in_sample = new[design.dispute_idx] >= 0
-        sub.dispute_idx = new[design.dispute_idx[in_sample]]
-        sub.dispute_offset = design.dispute_offset[in_sample]
     # Alliance rows link only to threat rows of their own year, all kept.
-    for name in ("partner_idx", "triad_ji", "triad_jk"):
-        value = new[getattr(sub, name)]
-        if np.any(value < 0):  # pragma: no cover - guards the same-year invariant
-            raise WaltError(f"leave-future-out: {name} links a row to a later year's threat")
-        setattr(sub, name, value)
-    if sub.dense is not None:
-        sub.dense = copy.copy(sub.dense)
-        for name in ("threat_t", "threat_j", "threat_i"):
-            setattr(sub.dense, name, getattr(design.dense, name)[keep])
+    sub.keep_threat_rows(np.flatnonzero(design.threat_keys["year"].to_numpy() < cutoff), "leave-future-out")
     return sub
 
 

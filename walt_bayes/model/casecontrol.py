@@ -354,29 +354,6 @@ def threat_rows_needed(design) -> np.ndarray:
     return needed
 
 
-def subset_threat(design, rows: np.ndarray) -> None:
-    """Keep only the threat rows ``rows`` (sorted indices) in ``design``, remapping every link to them."""
-    rows = np.asarray(rows, dtype=np.int64)
-    new = np.full(len(design.threat_y), -1, dtype=np.int64)
-    new[rows] = np.arange(len(rows))
-    design.threat_keys = design.threat_keys.iloc[rows].reset_index(drop=True)
-    for name in ("threat_X", "threat_y", "threat_group", "threat_sy"):
-        setattr(design, name, getattr(design, name)[rows])
-    for name in ("partner_idx", "triad_ji", "triad_jk", "dispute_idx"):
-        value = getattr(design, name)
-        if value is not None:
-            mapped = new[value]
-            if np.any(mapped < 0):  # pragma: no cover - guards threat_rows_needed
-                raise WaltError(f"case-control: {name} links to a threat row that was dropped")
-            setattr(design, name, mapped)
-    if design.dense is not None:
-        import copy
-
-        design.dense = copy.copy(design.dense)
-        for name in ("threat_t", "threat_j", "threat_i"):
-            setattr(design.dense, name, getattr(design.dense, name)[rows])
-
-
 def sample_disputes(design, plan: Plan) -> dict:
     """Case-control sample of the dispute likelihood; drops threat rows nothing uses.
 
@@ -393,7 +370,7 @@ def sample_disputes(design, plan: Plan) -> dict:
         design.dispute_idx = np.flatnonzero(in_lik).astype(np.int64)
         design.dispute_offset = np.full(len(design.dispute_idx), offset_for(rd))
         if not keep.all():
-            subset_threat(design, np.flatnonzero(keep))
+            design.keep_threat_rows(np.flatnonzero(keep), "case-control")
     info["rows_in_design"] = len(design.threat_y)
     info["rows_in_likelihood"] = int(in_lik.sum())
     return info

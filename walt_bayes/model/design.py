@@ -9,6 +9,7 @@ latent threat reaches the alliance equation.  It is stored in the fit file's
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 
@@ -362,6 +363,36 @@ class Design:
         total = _scatter_rows(tau, self.threat_sy, self.n_state_years)
         out["T"] = total[:, self.ally_sy]
         return out
+
+    def keep_threat_rows(self, rows: np.ndarray, why: str) -> None:
+        """Keep only threat rows ``rows`` (sorted indices), in place, remapping every link to them.
+
+        Dispute-likelihood rows outside ``rows`` leave the sample; a latent-term link
+        (partner row, triad) to a dropped row is a bug of the caller (``why`` names it).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        new = np.full(len(self.threat_y), -1, dtype=np.int64)
+        new[rows] = np.arange(len(rows))
+        self.threat_keys = self.threat_keys.iloc[rows].reset_index(drop=True)
+        for name in ("threat_X", "threat_y", "threat_group", "threat_sy"):
+            setattr(self, name, getattr(self, name)[rows])
+        if self.dispute_idx is not None:
+            in_sample = new[self.dispute_idx] >= 0
+            self.dispute_idx = new[self.dispute_idx[in_sample]]
+            if self.dispute_offset is not None:
+                self.dispute_offset = self.dispute_offset[in_sample]
+        for name in ("partner_idx", "triad_ji", "triad_jk"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            mapped = new[value]
+            if np.any(mapped < 0):  # pragma: no cover - guards the callers' invariants
+                raise ModelError(f"{why}: {name} links to a threat row that was left out")
+            setattr(self, name, mapped)
+        if self.dense is not None:
+            self.dense = copy.copy(self.dense)
+            for name in ("threat_t", "threat_j", "threat_i"):
+                setattr(self.dense, name, getattr(self.dense, name)[rows])
 
     def subset_alliance(self, rows: np.ndarray) -> Design:
         """A design with only the given alliance rows (for cross-validation).
