@@ -172,8 +172,12 @@ def main() -> None:
               f"{len(design.ally_y):,} ({int(design.ally_y.sum()):,} allied), dyads {len(design.dyads):,}, "
               f"triads {len(design.triad_ally):,}")
     print(f"design build {build_s:.1f} s, PyMC model {model_s:.1f} s")
-    compile_s, ms, dim = gradient_ms(model)
-    print(f"numba compile {compile_s:.1f} s; {dim:,} free parameters; logp+gradient {ms:.2f} ms")
+    graph_compile_s, graph_ms, dim = gradient_ms(model)
+    print(f"graph form: numba compile {graph_compile_s:.1f} s; {dim:,} free parameters; "
+          f"logp+gradient {graph_ms:.2f} ms")
+    compile_s, ms, dim = gradient_ms(build_model(design, spec, fused=True))
+    print(f"fused likelihood kernel (what fit samples): compile {compile_s:.1f} s; logp+gradient {ms:.2f} ms "
+          f"(x{graph_ms / ms:.2f})")
     s = spec.sampler
     draws, tune, chains = args.draws or s.draws, args.tune or s.tune, args.chains or s.chains
     per_core = -(-chains // 2)

@@ -2,7 +2,8 @@
 
 Prints, for the embedded Middle East panel and the default variant:
 - milliseconds per log-density + gradient evaluation, for the dense per-year
-  shared-threat kernel and for the sparse-triad formulation of the same model;
+  shared-threat kernel, the sparse-triad formulation of the same model, and the
+  fused numba likelihood kernel that sampling uses (walt_bayes.model.fused);
 - (with --main-job) the wall time of ``walt-bayes fit balance_of_threat``, its
   stage times, convergence figures and bulk ESS per second of sampling.
 
@@ -28,8 +29,8 @@ from walt_bayes.panel.datasets import load_dataset
 from walt_bayes.spec import load_spec
 
 
-def gradient_ms(design, spec, repeats: int = 300) -> float:
-    model = build_model(design, spec)
+def gradient_ms(design, spec, repeats: int = 300, fused: bool = False) -> float:
+    model = build_model(design, spec, fused=fused)
     point = model.initial_point()
     logp = model.logp()
     fn = pytensor.function(model.value_vars, [logp, *pytensor.grad(logp, model.value_vars)])
@@ -56,6 +57,9 @@ def main() -> None:
     sparse = gradient_ms(sparse_design, spec)
     print(f"logp+gradient: dense per-year kernel {dense:.3f} ms, sparse triads {sparse:.3f} ms "
           f"(x{sparse / dense:.2f})")
+    fused = gradient_ms(design, spec, fused=True)
+    print(f"logp+gradient with the fused numba likelihood kernel (what NUTS samples): {fused:.3f} ms "
+          f"(x{dense / fused:.2f} faster than the graph)")
     if not args.main_job:
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -238,7 +238,7 @@ class FoldWrapper(az.SamplingWrapper):
         else:
             train_design = self.design.subset_alliance(d["rows"])
         t0 = time.perf_counter()
-        idata = sample_posterior(build_model(train_design, self.spec), self.settings, d["attrs"]["seed"])
+        idata = sample_posterior(build_model(train_design, self.spec, fused=True), self.settings, d["attrs"]["seed"])
         return {"idata": idata, "fold": d["fold"], "wall": time.perf_counter() - t0}
 
     def get_inference_data(self, fitted_model):

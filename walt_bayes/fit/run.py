@@ -131,6 +131,9 @@ def fit_model(
     t0 = time.perf_counter()
     design = build_design(panel, spec, name=data_name, case_control=case_control, seed=seeds["case_control"])
     model = build_model(design, spec)
+    # NUTS samples the same posterior through the fused likelihood kernel (one pass for
+    # value and gradient); checks, log-likelihood and predictive draws use ``model``.
+    sampling_model = build_model(design, spec, fused=True)
     walls["build"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -140,7 +143,7 @@ def fit_model(
     walls["prior_predictive"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    idata = sample_posterior(model, settings, seeds["sample"], progressbar)
+    idata = sample_posterior(sampling_model, settings, seeds["sample"], progressbar)
     if interrupted():
         # nutpie answers Ctrl-C by returning the draws so far; nothing after this may
         # be computed from (or saved as) a partial trace.

@@ -34,7 +34,7 @@ def _scalar(spec: ModelSpec, name: str, family: str | None = None, **data_driven
     return spec.prior(name, family, **data_driven).create_variable(name)
 
 
-def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False) -> pm.Model:
+def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False, fused: bool = False) -> pm.Model:
     """The PyMC model for ``spec`` on ``design``.
 
     Parameters
@@ -46,6 +46,12 @@ def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False) -> p
     keep_latent : bool
         Also record the latent factors (S, B, T, …) as deterministics (for checks
         and small panels; they cost one value per alliance row and draw).
+    fused : bool
+        For sampling: the same parameters and priors, with the likelihood of blocks 1–2
+        as one fused numba kernel (:mod:`walt_bayes.model.fused`, a ``pm.Potential``)
+        instead of observed variables.  Ignored (the graph form is built) when
+        :func:`can_fuse` is false.  Predictive draws and pointwise log-likelihood need
+        the graph form: build it again with ``fused=False`` for them.
 
     Returns
     -------
@@ -70,18 +76,58 @@ def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False) -> p
         }
     # Parameter checks cost a reduction per likelihood term and cannot fail here
     # (every probability is a logistic of a finite predictor).
+    fused = fused and can_fuse(design, keep_latent)
     with pm.Model(coords=coords, check_bounds=False) as model:
-        tau = _threat_block(design, spec) if design.has_threat else None
-        latent = _alliance_block(design, spec, tau, keep_latent)
+        threat = _threat_parameters(design, spec) if design.has_threat else None
+        alliance = _alliance_parameters(design, spec)
+        if fused:
+            _fused_likelihood(design, threat, alliance)
+            return model
+        tau = _threat_likelihood(design, threat) if design.has_threat else None
+        latent = _alliance_likelihood(design, alliance, tau, keep_latent)
         duration_block(design, spec, latent, keep_latent)
         joining_block(design, spec)
     return model
 
 
-def _threat_block(design: Design, spec: ModelSpec):
+def can_fuse(design: Design, keep_latent: bool = False) -> bool:
+    """Whether the fused kernel covers the whole likelihood (blocks 1–2, no duration or joining)."""
+    return not keep_latent and design.duration is None and design.joining is None
+
+
+def _fused_likelihood(design: Design, threat: dict | None, alliance: dict) -> None:
+    from walt_bayes.model.fused import FusedLayout, FusedLogLik, design_constants
+
+    def seg(x):
+        return pt.zeros(0) if x is None else pt.as_tensor_variable(x).flatten()
+
+    if threat is not None:
+        beta, lambda_0 = threat["beta"], threat["lambda_0"]
+        n_group, n_source = len(design.threat_groups), len(design.sources)
+    else:
+        beta, lambda_0, n_group, n_source = None, pt.constant(0.0), 0, 0
+    layout = FusedLayout(
+        n_group=n_group, n_source=n_source,
+        n_dyad=len(design.dyads) if alliance["dyad"] is not None else 0,
+        n_year=len(design.years) if alliance["year"] is not None else 0,
+        n_ally_group=len(design.ally_groups) if alliance["group"] is not None else 0,
+        n_term=len(design.terms), n_control=len(design.control_names),
+        n_state_year=design.n_state_years if design.has_threat else 0,
+        dispute_every_row=design.has_threat and design.dispute_idx is None,
+    )
+    params = pt.concatenate([
+        seg(beta), seg(lambda_0), seg(alliance["mu_alpha"]), seg(alliance["dyad"]), seg(alliance["year"]),
+        seg(alliance["group"]), seg(pt.stack(alliance["gamma"]) if alliance["gamma"] else None),
+        seg(pt.stack(alliance["coefs"]) if alliance["coefs"] else None),
+    ])
+    value, _ = FusedLogLik()(params, *design_constants(design, layout))
+    pm.Potential("loglik_blocks_1_2", value[0])
+
+
+def _threat_parameters(design: Design, spec: ModelSpec) -> dict:
+    """Block 1's parameters: threat weights per group (``beta``, groups × sources) and ``lambda_0``."""
     weights = [_scalar(spec, f"beta_{s}", "beta") for s in design.sources]
     mu_beta = pt.stack(weights)
-    X = pt.as_tensor_variable(design.threat_X)
     if len(design.threat_groups) > 1:
         tau_beta = _vector(spec, "tau_beta", "source")
         # Zero-sum offsets: the named weights are exactly the mean over groups,
@@ -90,11 +136,20 @@ def _threat_block(design: Design, spec: ModelSpec):
         beta = pm.Deterministic(
             "beta", (mu_beta[:, None] + tau_beta[:, None] * z).T, dims=("threat_group", "source")
         )
+    else:
+        beta = mu_beta[None, :]
+    lambda_0 = _scalar(spec, "lambda_0", mu=_logit(design.data_rates["init21"]))
+    return {"beta": beta, "lambda_0": lambda_0}
+
+
+def _threat_likelihood(design: Design, threat: dict):
+    """Block 1's dispute likelihood; returns tau, the threat probability of every threat row."""
+    beta = threat["beta"]
+    if len(design.threat_groups) > 1:
         theta = _grouped_linear(design, beta)
     else:
-        theta = X @ mu_beta
-    lambda_0 = _scalar(spec, "lambda_0", mu=_logit(design.data_rates["init21"]))
-    eta = lambda_0 + theta
+        theta = pt.as_tensor_variable(design.threat_X) @ beta[0]
+    eta = threat["lambda_0"] + theta
     if design.dispute_idx is None:
         pm.Bernoulli("dispute", logit_p=eta, observed=design.threat_y, dims="threat_obs")
     else:
@@ -140,21 +195,34 @@ def _vector(spec: ModelSpec, name: str, dim: str):
     return Prior(dist, **resolved, dims=dim).create_variable(name)
 
 
-def _alliance_block(design: Design, spec: ModelSpec, tau, keep_latent: bool) -> dict:
+def _alliance_parameters(design: Design, spec: ModelSpec) -> dict:
+    """Block 2's parameters, created in one fixed order: intercepts, effects, gammas, controls."""
     a = spec.alliance
-    n = len(design.ally_y)
-    mu_alpha = _scalar(spec, "mu_alpha", mu=_logit(design.data_rates["alliance"]))
-    dyads = a.dyad_intercepts and len(design.dyads) > 1
-    eta = mu_alpha * pt.ones(n)
-    if dyads:
+    p = {"mu_alpha": _scalar(spec, "mu_alpha", mu=_logit(design.data_rates["alliance"])),
+         "dyad": None, "group": None, "year": None}
+    if a.dyad_intercepts and len(design.dyads) > 1:
         # Non-centred, zero-sum dyad offsets: mu_alpha is the mean dyad intercept.
         sigma_dyad = _scalar(spec, "sigma_dyad")
-        z_dyad = pm.ZeroSumNormal("z_dyad", sigma=1.0, dims="dyad")
-        eta = eta + (sigma_dyad * z_dyad)[design.ally_dyad]
+        p["dyad"] = sigma_dyad * pm.ZeroSumNormal("z_dyad", sigma=1.0, dims="dyad")
     if len(design.ally_groups) > 1:
         sigma_alpha = _scalar(spec, "sigma_alpha")
-        z_alpha = pm.ZeroSumNormal("z_alpha", sigma=1.0, dims="ally_group")
-        eta = eta + (sigma_alpha * z_alpha)[design.ally_group]
+        p["group"] = sigma_alpha * pm.ZeroSumNormal("z_alpha", sigma=1.0, dims="ally_group")
+    p["gamma"] = [_scalar(spec, f"gamma_{term}", "gamma") for term in design.terms]
+    p["coefs"] = [_scalar(spec, f"control_{c}", "control") for c in design.control_names]
+    if a.year_intercepts and len(design.years) > 1:
+        sigma_year = _scalar(spec, "sigma_year")
+        p["year"] = sigma_year * pm.ZeroSumNormal("z_year", sigma=1.0, dims="year")
+    return p
+
+
+def _alliance_likelihood(design: Design, p: dict, tau, keep_latent: bool) -> dict:
+    """Block 2's alliance likelihood; returns the latent factors (S, B, T, …) it used."""
+    n = len(design.ally_y)
+    eta = p["mu_alpha"] * pt.ones(n)
+    if p["dyad"] is not None:
+        eta = eta + p["dyad"][design.ally_dyad]
+    if p["group"] is not None:
+        eta = eta + p["group"][design.ally_group]
     # Latent threat factors, from the same draws as block 1.
     latent = {}
     if tau is not None and any(design.term_latent):
@@ -174,19 +242,15 @@ def _alliance_block(design: Design, spec: ModelSpec, tau, keep_latent: bool) -> 
             latent["T"] = total[design.ally_sy]
         if keep_latent:
             latent = {k: pm.Deterministic(f"latent_{k}", v, dims="ally_obs") for k, v in latent.items()}
-    for t, term in enumerate(design.terms):
-        gamma = _scalar(spec, f"gamma_{term}", "gamma")
+    for t, gamma in enumerate(p["gamma"]):
         col = design.term_observed[:, t]
         factor = design.term_latent[t]
         value = col * latent[factor] if factor else col
         eta = eta + gamma * (value - design.term_center[t]) / design.term_scale[t]
-    if design.control_names:
-        coefs = pt.stack([_scalar(spec, f"control_{c}", "control") for c in design.control_names])
-        eta = eta + pt.as_tensor_variable(design.controls) @ coefs
-    if a.year_intercepts and len(design.years) > 1:
-        sigma_year = _scalar(spec, "sigma_year")
-        z_year = pm.ZeroSumNormal("z_year", sigma=1.0, dims="year")
-        eta = eta + (sigma_year * z_year)[design.ally_year]
+    if p["coefs"]:
+        eta = eta + pt.as_tensor_variable(design.controls) @ pt.stack(p["coefs"])
+    if p["year"] is not None:
+        eta = eta + p["year"][design.ally_year]
     if np.any(design.ally_offset != 0):
         eta = eta + design.ally_offset
     if design.ally_cc_offset is not None and np.any(design.ally_cc_offset != 0):
