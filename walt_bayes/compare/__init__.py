@@ -6,8 +6,21 @@ pointwise elpd by chunked PSIS-LOO (:mod:`.loo`) or by refitting per fold
 (:mod:`.plot`) → the ``walt-bayes compare`` command (:mod:`.cli`).
 """
 
-from walt_bayes.compare.kfold import FoldSettings
-from walt_bayes.compare.runs import CompareError
-from walt_bayes.compare.table import COLUMNS, compare_runs, read_table
+from __future__ import annotations
 
-__all__ = ["COLUMNS", "CompareError", "FoldSettings", "compare_runs", "read_table"]
+import importlib
+
+# Imported on first use: the k-fold and table modules pull in PyMC and ArviZ (~8 s), and the
+# CLI imports this package to register ``walt-bayes compare`` for every command.
+_EXPORTS = {
+    "COLUMNS": "table", "compare_runs": "table", "read_table": "table",
+    "CompareError": "runs", "FoldSettings": "kfold",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"walt_bayes.compare.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'walt_bayes.compare' has no attribute '{name}'")

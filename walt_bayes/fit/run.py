@@ -17,7 +17,8 @@ import walt_bayes
 from walt_bayes.atomic import interrupted
 from walt_bayes.fit.diagnostics import Convergence, check_convergence, summary_table
 from walt_bayes.fit.fitfile import FORMAT, library_versions
-from walt_bayes.model.build import build_model
+from walt_bayes.fit.pointwise import pointwise_groups
+from walt_bayes.model.build import build_model, can_fuse
 from walt_bayes.model.design import Design, build_design
 from walt_bayes.spec import ModelSpec
 
@@ -151,12 +152,18 @@ def fit_model(
     walls["sampling"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    pm.compute_log_likelihood(idata, model=model, progressbar=False, compile_kwargs=QUICK_COMPILE)
-    compact_groups(idata)  # float32 log-likelihood before the predictive draws: a lower memory peak
-    pm.sample_posterior_predictive(
-        idata, model=model, extend_inferencedata=True, random_seed=seeds["posterior_predictive"],
-        progressbar=False, compile_kwargs=QUICK_COMPILE,
-    )
+    if can_fuse(design):
+        # Blocks 1-2 only: vectorised numpy over draws (~4x faster than PyMC's forward sampling).
+        groups = pointwise_groups(idata["posterior"].to_dataset(), design, seeds["posterior_predictive"])
+        for name, ds in groups.items():
+            idata[name] = xr.DataTree(ds)
+    else:
+        pm.compute_log_likelihood(idata, model=model, progressbar=False, compile_kwargs=QUICK_COMPILE)
+        compact_groups(idata)  # float32 log-likelihood before the predictive draws: a lower memory peak
+        pm.sample_posterior_predictive(
+            idata, model=model, extend_inferencedata=True, random_seed=seeds["posterior_predictive"],
+            progressbar=False, compile_kwargs=QUICK_COMPILE,
+        )
     walls["posterior_predictive"] = time.perf_counter() - t0
 
     for group in ("prior", "prior_predictive"):
