@@ -151,6 +151,9 @@ def rank(fit: q.ReportFit, var_names: list[str] | None = None, cols: int = 3) ->
     pc = az.plot_rank(
         fit.tree,
         var_names=names,
+        # Thin by the autocorrelation (ArviZ's ESS-based thinning): the multi-chain test assumes
+        # independent draws, and unthinned NUTS draws flag chains that R-hat and ESS pass.
+        thin=True,
         backend="matplotlib",
         col_wrap=cols,
         figure_kwargs={"figsize": (11, 2.2 * rows + 0.5), "layout": "constrained"},
