@@ -41,7 +41,7 @@ def test_summary_and_convergence_figures(small_fit):
 
 def test_fit_file_round_trip(small_fit, small_fit_file):
     tree = load_fit(small_fit_file)
-    for var in ("gamma_shared", "beta_intent", "z_dyad"):
+    for var in ("gamma_shared", "beta_intent", "dyad_effect"):
         np.testing.assert_array_equal(tree["posterior"][var].values, small_fit.idata["posterior"][var].values)
     np.testing.assert_array_equal(
         tree["log_likelihood"]["alliance"].values, small_fit.idata["log_likelihood"]["alliance"].values

@@ -249,7 +249,7 @@ def model_draws(post: xr.Dataset, design: Design, max_draws: int | None = MAX_DR
     n_total = n_samples(post)
     index = draw_index(n_total, max_draws)
     names = ["mu_alpha"] + [f"gamma_{t}" for t in design.terms] + [f"control_{c}" for c in design.control_names]
-    optional = ["sigma_dyad", "z_dyad", "sigma_alpha", "z_alpha", "sigma_year", "z_year"]
+    optional = ["dyad_effect", "sigma_dyad", "z_dyad", "sigma_alpha", "z_alpha", "sigma_year", "z_year"]
     if design.has_threat:
         names += ["lambda_0"] + [f"beta_{s}" for s in design.sources]
         optional += ["beta"]
@@ -298,7 +298,9 @@ def alliance_eta(design: Design, d: dict[str, np.ndarray], latent: dict[str, np.
     """
     n_draws = len(d["mu_alpha"])
     eta = np.repeat(d["mu_alpha"][:, None], len(design.ally_keys), axis=1)
-    if "z_dyad" in d:
+    if "dyad_effect" in d:
+        eta += d["dyad_effect"][:, design.ally_dyad]
+    elif "z_dyad" in d:  # fits made before dyad_effect (zero-sum non-centred offsets)
         eta += (d["sigma_dyad"][:, None] * d["z_dyad"])[:, design.ally_dyad]
     if "z_alpha" in d:
         eta += (d["sigma_alpha"][:, None] * d["z_alpha"])[:, design.ally_group]

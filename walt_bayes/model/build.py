@@ -200,19 +200,49 @@ def _alliance_parameters(design: Design, spec: ModelSpec) -> dict:
     a = spec.alliance
     p = {"mu_alpha": _scalar(spec, "mu_alpha", mu=_logit(design.data_rates["alliance"])),
          "dyad": None, "group": None, "year": None}
-    if a.dyad_intercepts and len(design.dyads) > 1:
-        # Non-centred, zero-sum dyad offsets: mu_alpha is the mean dyad intercept.
-        sigma_dyad = _scalar(spec, "sigma_dyad")
-        p["dyad"] = sigma_dyad * pm.ZeroSumNormal("z_dyad", sigma=1.0, dims="dyad")
     if len(design.ally_groups) > 1:
         sigma_alpha = _scalar(spec, "sigma_alpha")
         p["group"] = sigma_alpha * pm.ZeroSumNormal("z_alpha", sigma=1.0, dims="ally_group")
     p["gamma"] = [_scalar(spec, f"gamma_{term}", "gamma") for term in design.terms]
     p["coefs"] = [_scalar(spec, f"control_{c}", "control") for c in design.control_names]
+    if a.dyad_intercepts and len(design.dyads) > 1:
+        p["dyad"] = _dyad_effects(design, spec, p)
     if a.year_intercepts and len(design.years) > 1:
         sigma_year = _scalar(spec, "sigma_year")
         p["year"] = sigma_year * pm.ZeroSumNormal("z_year", sigma=1.0, dims="year")
     return p
+
+
+def _dyad_effects(design: Design, spec: ModelSpec, p: dict):
+    """Dyad intercepts ``alpha_d ~ Normal(mu_alpha + m_d, sigma_dyad)``, as offsets of the row predictor.
+
+    ``m_d`` is the dyad's mean of the observed-only columns times their coefficients
+    (``Design.dyad_means``), so a row's predictor is ``alpha_d + coef · (x - x̄_d) + …``:
+    the same model as ``mu_alpha + sigma_dyad · z_d + coef · x``, with dyad-constant
+    covariates (major-power status, contiguity) no longer traded off against every dyad's
+    intercept.  Dyads with allied years are sampled centred (``alpha_dyad_allied``), the
+    never-allied non-centred (``z_dyad_other``); Papaspiliopoulos, Roberts & Sköld (2007).
+    With ~75 % of dyads never allied, fully non-centred offsets made ``mu_alpha`` and
+    ``sigma_dyad`` mix slowly (posterior correlation -0.84; bulk ESS 455 of 6000 draws).
+
+    Returns the offset ``alpha_d - mu_alpha - m_d`` per dyad, recorded as ``dyad_effect``.
+    """
+    model = pm.modelcontext(None)
+    sigma = _scalar(spec, "sigma_dyad")
+    weights = p["coefs"] + p["gamma"]  # the columns of dyad_means, in order
+    shift = pt.as_tensor_variable(design.dyad_means) @ pt.stack(weights) if weights else pt.zeros(len(design.dyads))
+    mean = p["mu_alpha"] + shift
+    centred = np.flatnonzero(design.dyad_centred)
+    other = np.flatnonzero(~design.dyad_centred)
+    effect = pt.zeros(len(design.dyads))
+    if len(centred):
+        model.add_coord("dyad_allied", [design.dyads[i] for i in centred])
+        alpha = pm.Normal("alpha_dyad_allied", mu=mean[centred], sigma=sigma, dims="dyad_allied")
+        effect = effect[centred].set(alpha - mean[centred])
+    if len(other):
+        model.add_coord("dyad_other", [design.dyads[i] for i in other])
+        effect = effect[other].set(sigma * pm.Normal("z_dyad_other", 0.0, 1.0, dims="dyad_other"))
+    return pm.Deterministic("dyad_effect", effect, dims="dyad")
 
 
 def _alliance_likelihood(design: Design, p: dict, tau, keep_latent: bool) -> dict:

@@ -171,6 +171,10 @@ class Design:
     triad_jk: np.ndarray | None = None
     triad_persistent: np.ndarray | None = None
     dense: DenseLayout | None = None  # shared threat as per-year matrix products (small panels)
+    # Dyad intercepts (see build._dyad_effects): which are sampled centred, and each dyad's
+    # mean of the observed-only columns (controls, then terms; 0 for latent terms).
+    dyad_centred: np.ndarray | None = None  # (n_dyad,) bool
+    dyad_means: np.ndarray | None = None  # (n_dyad, n_control + n_term)
     duration: DurationArrays | None = None  # block 3: spell-years at risk (walt_bayes.model.duration)
     joining: JoiningArrays | None = None  # wartime joining, COND-5 (walt_bayes.model.joining)
     # Bookkeeping.
@@ -268,6 +272,9 @@ class Design:
                 data[f"dense_{name}"] = ("threat_obs", getattr(lay, name))
             for name in ("ally_t", "ally_i", "ally_k"):
                 data[f"dense_{name}"] = ("ally_obs", getattr(lay, name))
+        if self.dyad_centred is not None:
+            data["dyad_centred"] = ("dyad", self.dyad_centred.astype(np.int8))
+            data["dyad_means"] = (("dyad", "dyad_column"), self.dyad_means)
         ds = xr.Dataset(data, coords=coords)
         for block in (self.duration, self.joining):
             if block is not None:
@@ -340,7 +347,37 @@ class Design:
         d.case_control = meta.get("case_control", {})
         d.duration = DurationArrays.from_dataset(ds)
         d.joining = JoiningArrays.from_dataset(ds)
+        if "dyad_centred" in ds:
+            d.dyad_centred = ds["dyad_centred"].values.astype(bool)
+            d.dyad_means = ds["dyad_means"].values
+        else:
+            d.set_dyad_parameterisation()
         return d
+
+    def set_dyad_parameterisation(self) -> None:
+        """Choose, from the alliance rows, how the dyad intercepts are sampled.
+
+        A dyad with allied years has an intercept its data pin down: it is sampled centred.
+        A never-allied dyad's intercept is bounded only from above by its data (prior-
+        dominated): it is sampled non-centred.  ``dyad_means`` holds each dyad's mean of
+        the observed-only columns (controls, standardised observed terms), which moves
+        dyad-constant covariates into the dyads' prior means.  Both are sampler geometry
+        only: any partition and any constant means give the same model.  Subsets for
+        cross-validation keep the full design's choice, so every fold has the same
+        parameters.
+        """
+        n_dyad = len(self.dyads)
+        count = np.bincount(self.ally_dyad, minlength=n_dyad).astype(float)
+        allied = np.bincount(self.ally_dyad, weights=np.asarray(self.ally_y, float), minlength=n_dyad)
+        self.dyad_centred = allied > 0
+        n_term = len(self.terms)
+        observed = np.asarray(self.term_observed, float).reshape(len(self.ally_y), n_term)
+        standardised = (observed - self.term_center) / self.term_scale
+        standardised[:, [bool(f) for f in self.term_latent]] = 0.0
+        columns = np.hstack([np.asarray(self.controls, float).reshape(len(self.ally_y), -1), standardised])
+        sums = np.stack([np.bincount(self.ally_dyad, weights=c, minlength=n_dyad) for c in columns.T], axis=1) \
+            if columns.shape[1] else np.zeros((n_dyad, 0))
+        self.dyad_means = sums / np.maximum(count, 1.0)[:, None]
 
     # ----------------------------------------------------------- latent (numpy)
     def latent_factors(self, tau: np.ndarray) -> dict[str, np.ndarray]:
@@ -537,6 +574,7 @@ def build_design(
         cc["pointwise"] = casecontrol.POINTWISE_NOTE
         cc["effects"] = casecontrol.EFFECTS_NOTE
         design.notes.extend(casecontrol.describe(cc))
+    design.set_dyad_parameterisation()
     return design
 
 

@@ -147,9 +147,12 @@ def true_values(spec: ModelSpec, world: str, design, rng: np.random.Generator) -
         elif name.startswith("control_"):
             value = BASE_TRUTH["control"]
         elif name.startswith("z_"):
-            # The model's offsets are zero-sum over their last axis.
             value = rng.normal(size=shape)
-            value = value - value.mean(axis=-1, keepdims=True)
+            if "ZeroSum" in type(rv.owner.op).__name__:  # zero-sum over the last axis
+                value = value - value.mean(axis=-1, keepdims=True)
+        elif name == "alpha_dyad_allied":
+            # Centred dyad intercepts (controls' dyad means left at 0 in the truth).
+            value = BASE_TRUTH["mu_alpha"] + BASE_TRUTH["sigma_dyad"] * rng.normal(size=shape)
         elif name == "tau_beta":
             value = np.full(shape, BASE_TRUTH["tau_beta"])
         else:
