@@ -174,7 +174,7 @@ def test_centred_and_noncentred_dyad_intercepts_are_one_model(sim_balancing, bot
     m1, m2 = build_model(design, bot_spec), build_model(noncentred, bot_spec)
     rng = np.random.default_rng(3)
     point = {k: v + rng.normal(scale=0.3, size=np.shape(v)) for k, v in m1.initial_point().items()}
-    effect = m1.compile_fn(m1.replace_rvs_by_values([m1["dyad_effect"]])[0])(point)
+    effect = m1.compile_fn(m1.replace_rvs_by_values([m1["dyad_effect"]])[0], inputs=m1.value_vars, on_unused_input="ignore")(point)
     sigma = np.exp(point["sigma_dyad_log__"])
     point2 = {k: v for k, v in point.items() if k not in ("alpha_dyad_allied", "z_dyad_other")}
     point2["z_dyad_other"] = effect / sigma
