@@ -162,6 +162,33 @@ def test_design_round_trip_and_subset(cc_design):
     np.testing.assert_allclose(w, np.where(d.ally_y == 1, 1.0, 1 / 0.3))
 
 
+def test_a_reloaded_design_is_the_built_one_and_never_reads_minus_one(cc_design, cc_prior_fit):
+    """Outside the dispute sample a reloaded design has the built design's outcomes (stored with
+    it), an older fit's design NaN: no -1 that a sum, a mean or a refit could take for data."""
+    from walt_bayes.compare.kfold import restrict_to_years_before
+    from walt_bayes.fit.fitfile import fit_design
+
+    d = cc_design
+    assert len(d.dispute_idx) < len(d.threat_y)  # rows outside the sample exist
+    design = fit_design(cc_prior_fit)  # what hypotheses, report and compare read
+    np.testing.assert_array_equal(design.threat_y, d.threat_y)
+    np.testing.assert_array_equal(design.ally_y, cc_prior_fit["observed_data"]["alliance"].values)
+    assert design.threat_y.min() >= 0
+    cutoff = int(np.median(d.ally_keys["year"]))
+    np.testing.assert_array_equal(restrict_to_years_before(design, cutoff).threat_y,
+                                  restrict_to_years_before(d, cutoff).threat_y)
+    # A fit written before the design stored the outcomes: only the sample is known.
+    old = Design.from_dataset(d.to_dataset().drop_vars("threat_y"))
+    old.set_dispute_observed(d.threat_y[d.dispute_idx])
+    outside = np.setdiff1d(np.arange(len(d.threat_y)), d.dispute_idx)
+    assert np.isnan(old.threat_y[outside]).all() and not np.any(old.threat_y == -1)
+    np.testing.assert_array_equal(old.threat_y[d.dispute_idx], d.threat_y[d.dispute_idx])
+    assert np.isnan(np.mean(old.threat_y))
+    # Outcomes from another fit are refused, not mixed in.
+    with pytest.raises(Exception, match="disagree"):
+        fit_design(cc_prior_fit).set_dispute_observed(1 - d.threat_y[d.dispute_idx])
+
+
 def test_leave_future_out_remaps_the_dispute_sample(cc_design):
     from walt_bayes.compare.kfold import restrict_to_years_before
 

@@ -283,3 +283,85 @@ def test_kfold_grouped_by_dyad_and_cache(null_pair, tmp_path, monkeypatch):
     shutil.rmtree(out / "folds")
     with pytest.raises(pytest.fail.Exception):
         run()
+
+
+# --------------------------------------------- held-out data and the duration/joining blocks
+BLOCKS_SPEC = """
+[model]
+name = "small_blocks"
+
+[threat]
+sources = ["power", "proximity", "intent"]
+group = "none"
+
+[alliance]
+terms = ["shared", "ideology"]
+controls = []
+group = "none"
+dyad_intercepts = false
+year_intercepts = false
+
+[duration]
+
+[joining]
+"""
+
+
+@pytest.fixture(scope="module")
+def me_blocks():
+    """A design of the embedded panel with the duration (ΔS included) and joining blocks."""
+    from walt_bayes.model.design import build_design
+    from walt_bayes.panel.embedded import load_middle_east
+    from walt_bayes.spec import parse_spec
+
+    spec = parse_spec(BLOCKS_SPEC, source="blocks")
+    return build_design(load_middle_east(), spec, "middle-east"), spec
+
+
+def test_leave_future_out_leaves_out_future_spell_years_and_joiners(me_blocks):
+    """A spell-year's outcome is the dyad's status in t + 1: trained on only when t + 1 < cutoff."""
+    from walt_bayes.model.build import build_model
+
+    design, spec = me_blocks
+    cutoff = 1970
+    full, sub = design.duration, restrict_to_years_before(design, cutoff).duration
+    early = full.keys["year"].to_numpy() + 1 < cutoff
+    assert 0 < sub.n == int(early.sum()) < full.n
+    assert (sub.keys["year"] + 1 < cutoff).all() and (sub.s_keys["year"] < cutoff).all()
+    part = restrict_to_years_before(design, cutoff)
+    assert (part.joining.keys["year"] < cutoff).all() and 0 < part.joining.n < design.joining.n
+    # The triads point at the training design's threat rows of the same dyad-year ...
+    tk = part.threat_keys.iloc[sub.tri_ji].reset_index(drop=True)
+    np.testing.assert_array_equal(tk["ccode1"], sub.s_keys["lo"].to_numpy()[sub.tri_s])
+    np.testing.assert_array_equal(tk["year"], sub.s_keys["year"].to_numpy()[sub.tri_s])
+    # ... so a kept row's ΔS is unchanged.
+    tau = np.random.default_rng(4).uniform(0.01, 0.5, size=(2, len(design.threat_y)))
+    kept = design.threat_keys["year"].to_numpy() < cutoff
+    np.testing.assert_allclose(sub.delta_shared(tau[:, kept]), full.delta_shared(tau)[:, early], rtol=1e-12)
+    assert "alliance_end" in build_model(part, spec).named_vars
+
+
+def test_kfold_refits_do_not_see_the_held_out_dyads_spells(me_blocks):
+    from walt_bayes.compare.kfold import training_design
+
+    design, _ = me_blocks
+    keys = design.ally_keys
+    lo = np.minimum(keys["ccode1"], keys["ccode2"]).to_numpy()
+    hi = np.maximum(keys["ccode1"], keys["ccode2"]).to_numpy()
+    # Folds are dyads of alliance rows (a dyad allied throughout has none: it is never held out).
+    spell_dyads = set(zip(design.duration.keys["lo"], design.duration.keys["hi"], strict=True))
+    held = sorted(spell_dyads & set(zip(lo, hi, strict=True)))[::2]
+    test = np.flatnonzero([(a, b) in set(held) for a, b in zip(lo, hi, strict=True)])
+    train = np.setdiff1d(np.arange(len(keys)), test)
+    sub = training_design(design, train, test, "dyad").duration
+    left = set(zip(sub.keys["lo"], sub.keys["hi"], strict=True))
+    assert len(held) >= 5 and left and not left & set(held)
+    assert sub.n == sum((a, b) not in set(held) for a, b in zip(design.duration.keys["lo"],
+                                                                design.duration.keys["hi"], strict=True))
+    # Dyad-year folds: no spell-year of a held-out dyad-year (or of the year before it) is trained on.
+    rows = np.arange(0, len(keys), 4)
+    sub = training_design(design, np.setdiff1d(np.arange(len(keys)), rows), rows, "none").duration
+    trained = set(zip(sub.keys["lo"], sub.keys["hi"], sub.keys["year"], strict=True))
+    for r in rows:
+        assert (lo[r], hi[r], keys["year"].iat[r]) not in trained
+        assert (lo[r], hi[r], keys["year"].iat[r] - 1) not in trained

@@ -119,13 +119,15 @@ def test_embedded_war_won_rows_are_the_wartime_episodes_after_the_enemy_fell(me_
     keys = d.keys.assign(y=d.y, war_won=d.X[:, d.terms.index("war_won")])
     won = keys.loc[keys["war_won"] == 1, ["lo", "hi", "year"]].values.tolist()
     # Black September 1970 (enemy Syria withdrew in 1970); Dhofar war won Dec 1975 (UK-Oman to 1979,
-    # Iran-Oman to 1978).
+    # Iran-Oman to 1978).  1979 is the panel's last year: whether a spell goes on into 1980 is
+    # unobserved, so no 1979 spell-year is at risk.
     expected = [[2, 663, 1970], [2, 666, 1970], [663, 666, 1970]]
-    expected += [[200, 698, y] for y in range(1975, 1980)] + [[630, 698, y] for y in range(1975, 1979)]
+    expected += [[200, 698, y] for y in range(1975, 1979)] + [[630, 698, y] for y in range(1975, 1979)]
     assert sorted(won) == sorted(expected)
     ends = keys.set_index(["lo", "hi", "year"])["y"]
     assert ends[(663, 666, 1970)] == 1 and ends[(630, 698, 1978)] == 1
-    assert ends[(200, 698, 1979)] == 0  # ongoing in the panel's last year: censored
+    assert ends[(200, 698, 1978)] == 0 and (200, 698, 1979) not in ends.index
+    assert (keys["year"] < 1979).all()
     # Leninist pairs: only the USSR and South Yemen, from 1969.
     len_rows = keys.loc[d.X[:, d.terms.index("leninist")] == 1, ["lo", "hi"]].drop_duplicates()
     assert len_rows.values.tolist() == [[365, 680]]
@@ -143,7 +145,9 @@ def test_embedded_spells_begun_before_1955_take_their_true_start(me_design):
     assert k[(200, 663, 1957)] == 10
 
 
-def test_delta_S_indexes_the_alliance_rows_of_t_and_t_minus_1(me_design):
+def test_delta_S_is_the_alliance_blocks_S_of_t_and_t_minus_1(me_design):
+    """ΔS comes from block 3's own triads, built like block 2's: where the dyad-years t and t-1
+    are alliance rows too (first years of spells), it equals the alliance block's S difference."""
     import pymc as pm
 
     from walt_bayes.model.build import build_model
@@ -152,23 +156,27 @@ def test_delta_S_indexes_the_alliance_rows_of_t_and_t_minus_1(me_design):
     d = design.duration
     assert d.threat_rise
     model = build_model(design, spec, keep_latent=True)
-    prior = pm.sample_prior_predictive(
-        draws=5, model=model, random_seed=3, var_names=["latent_S", "duration_dS"], compile_kwargs=QUICK
-    )
-    S = prior["prior"]["latent_S"].values.reshape(5, -1)
-    got = prior["prior"]["duration_dS"].values.reshape(5, -1)
+    names = ["latent_S", "duration_dS", "lambda_0", *(f"beta_{s}" for s in design.sources)]
+    prior = pm.sample_prior_predictive(draws=5, model=model, random_seed=3, var_names=names, compile_kwargs=QUICK)
+    post = prior["prior"]
+    S = post["latent_S"].values.reshape(5, -1)
+    got = post["duration_dS"].values.reshape(5, -1)
     ak = design.ally_keys
     lookup = {}
     for row, (a, b, y) in enumerate(zip(ak["ccode1"], ak["ccode2"], ak["year"], strict=True)):
         lookup[(min(a, b), max(a, b), y)] = row
-    expected = np.empty_like(got)
+    compared = 0
     for r, (lo, hi, y) in enumerate(zip(d.keys["lo"], d.keys["hi"], d.keys["year"], strict=True)):
-        now, prev = lookup[(lo, hi, y)], lookup[(lo, hi, y - 1)]
-        expected[:, r] = (S[:, now] - S[:, prev]) / d.dS_scale
-    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
-    assert np.std(expected) > 0
-    # The numpy twin agrees too.
-    np.testing.assert_allclose(d.delta_shared(S), expected, rtol=1e-10, atol=1e-12)
+        now, prev = lookup.get((lo, hi, y)), lookup.get((lo, hi, y - 1))
+        if now is None or prev is None:
+            continue
+        np.testing.assert_allclose(got[:, r], (S[:, now] - S[:, prev]) / d.dS_scale, rtol=1e-10, atol=1e-12)
+        compared += 1
+    assert compared >= 10 and np.std(got) > 0
+    # The numpy twin, from tau of the same draws, agrees on every row.
+    beta = np.stack([post[f"beta_{s}"].values.reshape(5) for s in design.sources], axis=1)
+    eta = post["lambda_0"].values.reshape(5, 1) + beta @ design.threat_X.T
+    np.testing.assert_allclose(d.delta_shared(1 / (1 + np.exp(-eta))), got, rtol=1e-9, atol=1e-12)
 
 
 def test_design_round_trip_keeps_duration_and_joining(me_design, tmp_path):
@@ -183,8 +191,9 @@ def test_design_round_trip_keeps_duration_and_joining(me_design, tmp_path):
         back = Design.from_dataset(ds.load())
     a, b = design.duration, back.duration
     pd.testing.assert_frame_equal(a.keys, b.keys)
-    for name in ("y", "log_duration", "X", "ally_now", "ally_prev"):
+    for name in ("y", "log_duration", "X", "s_now", "s_prev", "tri_s", "tri_ji", "tri_jk"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    pd.testing.assert_frame_equal(a.s_keys, b.s_keys)
     assert a.terms == b.terms and a.dS_scale == b.dS_scale and a.threat_rise == b.threat_rise
     ja, jb = design.joining, back.joining
     pd.testing.assert_frame_equal(ja.keys, jb.keys)
@@ -193,23 +202,22 @@ def test_design_round_trip_keeps_duration_and_joining(me_design, tmp_path):
     assert jb.meta["source"] == "war_joining.csv"
 
 
-def test_subset_alliance_relinks_or_drops_spell_years(me_design):
+def test_subsets_keep_the_delta_S_of_the_rows_they_keep(me_design):
+    """Subsets (cross-validation) compact the S links but give every kept row the same ΔS."""
     design, _ = me_design
-    rng = np.random.default_rng(0)
-    rows = np.sort(rng.choice(len(design.ally_y), size=len(design.ally_y) * 3 // 4, replace=False))
-    sub = design.subset_alliance(rows)
-    d, s = design.duration, sub.duration
-    assert 0 < s.n < d.n
-    ak, sk = design.ally_keys, sub.ally_keys
-    for col in ("year",):
-        np.testing.assert_array_equal(sk[col].to_numpy()[s.ally_now], s.keys[col].to_numpy())
-        np.testing.assert_array_equal(sk[col].to_numpy()[s.ally_prev], s.keys[col].to_numpy() - 1)
-    lo = np.minimum(sk["ccode1"], sk["ccode2"]).to_numpy()
-    np.testing.assert_array_equal(lo[s.ally_now], s.keys["lo"].to_numpy())
-    kept = set(rows.tolist())
-    both = [n in kept and p in kept for n, p in zip(d.ally_now, d.ally_prev, strict=True)]
-    assert s.n == sum(both)
-    assert len(ak) == len(design.ally_y)
+    d = design.duration
+    tau = np.random.default_rng(0).uniform(0.01, 0.5, size=(3, len(design.threat_y)))
+    full = d.delta_shared(tau)
+    keep = np.random.default_rng(1).random(d.n) < 0.5
+    sub = d.subset(keep)
+    assert sub.n == int(keep.sum()) and len(sub.s_keys) < len(d.s_keys)
+    np.testing.assert_allclose(sub.delta_shared(tau), full[:, keep], rtol=1e-12)
+    early = d.before(1970)
+    assert (early.keys["year"] < 1969).all() and early.n == int((d.keys["year"] < 1969).sum())
+    assert (early.s_keys["year"] < 1969).all()
+    gone = d.without_dyads([2], [663])
+    assert not ((gone.keys["lo"] == 2) & (gone.keys["hi"] == 663)).any()
+    assert gone.n == d.n - int(((d.keys["lo"] == 2) & (d.keys["hi"] == 663)).sum()) < d.n
 
 
 # ------------------------------------------------------------------- dropping terms
@@ -413,3 +421,74 @@ def test_global_panel_builds_war_won_and_joining_from_cow_wars(monkeypatch, tmp_
     assert j.keys[["war", "ccode", "year"]].values.tolist() == [["cow_158", 220, 1958]]
     assert j.y.tolist() == [1] and j.chance.tolist() == [0.5]
     assert isinstance(d, DurationArrays)
+
+
+# ------------------------------------------- one likelihood per observation (block 2 vs block 3)
+def test_each_alliance_status_is_evidence_once(me_design):
+    """Block 3 models a[t+1] of dyads allied in t; block 2 must then model only dyads not allied in
+    t - 1 (onset), or every continuation year would enter both likelihoods."""
+    from walt_bayes.model.design import build_design
+    from walt_bayes.panel.embedded import load_middle_east
+
+    design, _ = me_design
+    ak, d = design.ally_keys, design.duration
+    lo, hi = np.minimum(ak["ccode1"], ak["ccode2"]), np.maximum(ak["ccode1"], ak["ccode2"])
+    block2 = set(zip(lo, hi, ak["year"], strict=True))
+    block3 = set(zip(d.keys["lo"], d.keys["hi"], d.keys["year"] + 1, strict=True))  # the status each predicts
+    assert block2 and block3 and not block2 & block3
+    panel = load_middle_east()
+    status = alliance_spells(panel)  # allied undirected dyad-years
+    allied = set(zip(status["lo"], status["hi"], status["year"], strict=True))
+    assert not {(a, b, y - 1) for a, b, y in block2} & allied  # onset rows: not allied the year before
+    # Without a duration block (the default variants) block 2 keeps every dyad-year.
+    plain = build_design(panel, parse_spec(SMALL, source="small"), "middle-east")
+    assert len(plain.ally_y) > len(design.ally_y) and int(plain.ally_y.sum()) > int(design.ally_y.sum())
+    assert design.transform["duration"]["alliance_rows"] == "onset"
+
+
+def test_shared_source_unknown_is_not_ideological():
+    """IDEO-5: ideology-driven = similar regimes and no shared threat source; an unknown source
+    (missing rivalry or dispute history) cannot be classified, and a known shared source is
+    threat-driven whatever the similarity."""
+    from walt_bayes.model.duration import _motives
+
+    def rows(x, j, riv, past, sim):
+        return [{"ccode1": x, "ccode2": j, "year": 2000, "rivalry": riv, "init21_past10": past, "ideo_sim": sim},
+                {"ccode1": j, "ccode2": x, "year": 2000, "rivalry": riv, "init21_past10": past, "ideo_sim": sim}]
+
+    panel = pd.DataFrame(
+        rows(1, 2, 0, 0, 1.0) + rows(1, 9, 0, 0, 0.0) + rows(2, 9, 0, 0, 0.0)  # 1-2: similar, no threat
+        + rows(4, 5, 0, 0, 1.0) + rows(4, 9, np.nan, 0, 0.0) + rows(5, 9, 0, 0, 0.0)  # 4: rivalry unknown
+        + rows(6, 7, 0, 0, np.nan) + rows(6, 8, 1, 0, 0.0) + rows(7, 8, 0, 2, 0.0)  # 8 threatens both
+        + rows(10, 11, 0, 0, 0.0) + rows(10, 9, 0, 0, 0.0) + rows(11, 9, 0, 0, 0.0)  # dissimilar
+    )
+    spells = pd.DataFrame({"spell": [0, 1, 2, 3], "lo": [1, 4, 6, 10], "hi": [2, 5, 7, 11],
+                           "year": [2000] * 4, "first_year": [2000] * 4})
+    ideo, other = _motives(spells, panel, 0.5)
+    np.testing.assert_array_equal(ideo[[0, 2, 3]], [1, 0, 0])
+    np.testing.assert_array_equal(other[[0, 2, 3]], [0, 0, 1])
+    assert np.isnan(ideo[1]) and np.isnan(other[1])
+
+
+def test_case_control_relevance_does_not_cut_spells(sim_balancing, monkeypatch):
+    """Case control keeps politically relevant dyad-years for blocks 1-2; a spell whose dyad is not
+    relevant for one year must not be cut there (a censored end and a new spell of duration 1)."""
+    from walt_bayes.model import casecontrol
+    from walt_bayes.model.design import build_design
+
+    panel = sim_balancing.panel.copy()
+    lo, hi = np.minimum(panel["ccode1"], panel["ccode2"]), np.maximum(panel["ccode1"], panel["ccode2"])
+    spell = [(20, 120, y) for y in range(1955, 1959)]  # allied 1955-1958, not 1959
+    here = pd.Series(list(zip(lo, hi, panel["year"], strict=True))).isin(spell).to_numpy()
+    assert panel.loc[here, "ally"].eq(1).all() and here.sum() == 8
+    gap = here & (panel["year"] == 1956).to_numpy()
+    panel.loc[gap, ["contiguous", "major1", "major2", "rivalry"]] = 0  # not relevant in 1956
+    monkeypatch.setattr(casecontrol, "AUTO_MIN_ALLIANCE_ROWS", 0)  # relevant dyads only, as on the global panel
+    spec = parse_spec(SMALL + '\n[duration]\nterms = ["ideological"]\ndrop_unavailable = true\n', source="small")
+    design = build_design(panel, spec, case_control="0.5", seed=1)
+    assert design.case_control["relevant_dyads"]["kept"] < len(panel)
+    d = design.duration
+    mine = ((d.keys["lo"] == 20) & (d.keys["hi"] == 120) & (d.keys["year"] >= 1955)).to_numpy()
+    dur = np.round(np.exp(d.log_duration[mine] + d.meta["log_duration_center"])).astype(int)
+    assert d.keys.loc[mine, "year"].tolist() == [1955, 1956, 1957, 1958]
+    assert dur.tolist() == [1, 2, 3, 4] and d.y[mine].tolist() == [0, 0, 0, 1]

@@ -223,3 +223,33 @@ def test_codebook_documents_the_file_and_its_columns():
     assert list(header) == list(COLUMNS)
     for col in header:
         assert f"`{col}`" in text, col
+
+
+@pytest.mark.skipif(not (MIRROR / "cow_war_inter.rda").exists(), reason="no peacesciencer mirror")
+def test_case_control_relevance_does_not_decide_the_joiners(monkeypatch, tmp_path):
+    """Joiners are states entering wars, not dyad-years: the block reads the whole panel even when
+    case control keeps only politically relevant dyads.  Here France (220), which joined the Ifni war
+    in 1958, has no relevant dyad at all; it stays a joiner."""
+    from walt_bayes.model import casecontrol
+    from walt_bayes.model.design import build_design
+    from walt_bayes.model.simulate import simulate_covariates
+
+    monkeypatch.setenv("WALT_BAYES_MIRROR", str(MIRROR))
+    monkeypatch.setenv("WALT_BAYES_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(casecontrol, "AUTO_MIN_ALLIANCE_ROWS", 0)  # relevant dyads only, as on the global panel
+    rng = np.random.default_rng(3)
+    panel = simulate_covariates(6, 4, rng, first_year=1955)
+    codes = {10: 200, 20: 220, 30: 666, 40: 651, 50: 2, 60: 365}
+    for col in ("ccode1", "ccode2"):
+        panel[col] = panel[col].map(codes)
+    panel["ally"] = (rng.random(len(panel)) < 0.3).astype(int)
+    panel["war"] = 0
+    france = (panel["ccode1"] == 220) | (panel["ccode2"] == 220)
+    panel.loc[france, ["contiguous", "rivalry"]] = 0
+    panel.loc[~france, "contiguous"] = 1
+    spec = parse_spec(SPEC.replace('year_intercepts = false', 'year_intercepts = false\n'
+                                   'relevance = ["contiguous", "rival"]') + "\n[joining]\n")
+    design = build_design(panel, spec, case_control="0.5", seed=2)
+    assert design.case_control["relevant_dyads"]["kept"] == int((~france).sum())
+    assert 220 not in set(design.ally_keys["ccode1"]) | set(design.ally_keys["ccode2"])
+    assert design.joining.keys[["war", "ccode", "year"]].values.tolist() == [["cow_158", 220, 1958]]

@@ -126,18 +126,58 @@ def assign_folds(runs: list[Run], k: int, group: str, fold_seed: int = 0) -> dic
 
 
 def restrict_to_years_before(design: Design, cutoff: int) -> Design:
-    """The design with every row (alliance and threat) from years before ``cutoff``.
+    """The design with every row (alliance, threat, duration, joining) from years before ``cutoff``.
 
     Standardisation constants and coordinates stay those of the full design,
     so the model's free variables are unchanged (see ``Design.subset_alliance``).
+    A duration row of year *t* has the dyad's status in *t* + 1 as its outcome,
+    so it is kept only when *t* + 1 < ``cutoff``; its ΔS uses threat rows of *t*
+    and *t* − 1, both kept.  Joiners are kept when they joined before ``cutoff``.
     """
     rows = np.flatnonzero(design.ally_keys["year"].to_numpy() < cutoff)
     sub = design.subset_alliance(rows)
+    if sub.duration is not None:
+        sub.duration = sub.duration.before(cutoff)
+    if sub.joining is not None:
+        sub.joining = sub.joining.before(cutoff)
     if not design.has_threat:
         return sub
-    # Alliance rows link only to threat rows of their own year, all kept.
+    # Alliance and duration rows link only to threat rows of their own (or the previous) year, all kept.
     sub.keep_threat_rows(np.flatnonzero(design.threat_keys["year"].to_numpy() < cutoff), "leave-future-out")
     return sub
+
+
+def training_design(design: Design, train: np.ndarray, test: np.ndarray, group: str) -> Design:
+    """The design a k-fold refit is fitted on: alliance rows ``train``, and no evidence about ``test``.
+
+    ``group="dyad"``: the held-out dyads' alliance spells leave the duration block
+    too (their spell-years are outcomes of the same dyads).  ``group="none"``: the
+    spell-years of the held-out dyad-years (and of the year before them) leave it.
+    The joining block is about states entering wars, not dyads: it stays.
+    """
+    sub = design.subset_alliance(train)
+    if sub.duration is None:
+        return sub
+    held = design.ally_keys.iloc[np.asarray(test)]
+    lo = np.minimum(held["ccode1"], held["ccode2"]).to_numpy(np.int64)
+    hi = np.maximum(held["ccode1"], held["ccode2"]).to_numpy(np.int64)
+    if group == "dyad":
+        sub.duration = sub.duration.without_dyads(lo, hi)
+        return sub
+    years = held["year"].to_numpy(np.int64)
+    out = pd.MultiIndex.from_arrays([np.r_[lo, lo], np.r_[hi, hi], np.r_[years, years - 1]])
+    mine = pd.MultiIndex.from_frame(sub.duration.keys[["lo", "hi", "year"]])
+    sub.duration = sub.duration.subset(~mine.isin(out))
+    return sub
+
+
+def _blocks_sha(design: Design) -> str:
+    """Content id of the duration and joining rows a refit is fitted on (keys the fold cache)."""
+    parts = [b.keys[["lo", "hi", "year"]] for b in (design.duration,) if b is not None]
+    parts += [b.keys[["ccode", "year"]] for b in (design.joining,) if b is not None]
+    if not parts:
+        return ""
+    return hashlib.sha256(b"".join(np.ascontiguousarray(p.to_numpy(np.int64)).tobytes() for p in parts)).hexdigest()[:16]
 
 
 def fold_seed_for(seed: int, scheme_key: str, fold: int) -> int:
@@ -164,6 +204,7 @@ class FoldWrapper(az.SamplingWrapper):
         settings: FoldSettings,
         cache_dir: Path | None,
         on_fold_done: Callable[[int, bool], None] | None = None,
+        group: str = "dyad",
     ):
         super().__init__(model=None)
         self.run = run
@@ -172,6 +213,7 @@ class FoldWrapper(az.SamplingWrapper):
         self.rows = np.asarray(scored_rows)
         self.fold_of = np.asarray(fold_of_scored)
         self.year_block = year_block
+        self.group = "year-block" if year_block else group
         self.scheme_key = scheme_key
         self.settings = settings.resolved(self.spec)
         self.cache_dir = cache_dir
@@ -184,8 +226,13 @@ class FoldWrapper(az.SamplingWrapper):
             return None
         return self.cache_dir / f"{self.scheme_key}-fold{fold}.nc"
 
-    def _cache_attrs(self, fold: int, train: np.ndarray, test: np.ndarray) -> dict:
-        return {
+    def _train_design(self, train: np.ndarray, test: np.ndarray, cutoff: int | None) -> Design:
+        if self.year_block:
+            return restrict_to_years_before(self.design, cutoff)
+        return training_design(self.design, train, test, self.group)
+
+    def _cache_attrs(self, fold: int, train: np.ndarray, test: np.ndarray, cutoff: int | None) -> dict:
+        attrs = {
             "fit": self.run.identity(),
             "train_rows": _rows_sha(self.design.ally_keys.iloc[train]),
             "test_rows": _rows_sha(self.design.ally_keys.iloc[test]),
@@ -195,6 +242,10 @@ class FoldWrapper(az.SamplingWrapper):
             ),
             "seed": fold_seed_for(self.run.seed, self.scheme_key, fold),
         }
+        if self.design.duration is not None or self.design.joining is not None:
+            # The refit's duration/joining rows: a cached refit that saw held-out spells is stale.
+            attrs["train_blocks"] = _blocks_sha(self._train_design(train, test, cutoff))
+        return attrs
 
     def _load_cache(self, fold: int, attrs: dict) -> xr.Dataset | None:
         path = self._cache_path(fold)
@@ -222,9 +273,9 @@ class FoldWrapper(az.SamplingWrapper):
             mask = np.ones(len(years), dtype=bool)
             mask[test] = False
             train = np.flatnonzero(mask)
-        attrs = self._cache_attrs(fold, train, test)
+        attrs = self._cache_attrs(fold, train, test, cutoff)
         return (
-            {"fold": fold, "rows": train, "cutoff": cutoff, "attrs": attrs},
+            {"fold": fold, "rows": train, "test": test, "cutoff": cutoff, "attrs": attrs},
             {"fold": fold, "rows": test, "attrs": attrs},
         )
 
@@ -233,10 +284,7 @@ class FoldWrapper(az.SamplingWrapper):
         cached = self._load_cache(d["fold"], d["attrs"])
         if cached is not None:
             return {"cached": cached, "fold": d["fold"]}
-        if self.year_block:
-            train_design = restrict_to_years_before(self.design, d["cutoff"])
-        else:
-            train_design = self.design.subset_alliance(d["rows"])
+        train_design = self._train_design(d["rows"], d["test"], d["cutoff"])
         t0 = time.perf_counter()
         idata = sample_posterior(build_model(train_design, self.spec, fused=True), self.settings, d["attrs"]["seed"])
         return {"idata": idata, "fold": d["fold"], "wall": time.perf_counter() - t0}
@@ -312,7 +360,7 @@ def _wrapper(run, fold_of_row, k, group, settings, cache_dir, fold_seed, on_fold
     if cache_dir is not None:
         cache_dir = Path(cache_dir) / f"{_safe(run.label)}-{run.identity()}"
     return FoldWrapper(
-        run, scored, fold_of_row[scored], year_block, scheme_key, settings, cache_dir, on_fold_done
+        run, scored, fold_of_row[scored], year_block, scheme_key, settings, cache_dir, on_fold_done, group=group
     )
 
 
@@ -508,4 +556,5 @@ __all__ = [
     "kfold_pointwise",
     "prefetch_folds",
     "restrict_to_years_before",
+    "training_design",
 ]

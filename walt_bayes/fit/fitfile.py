@@ -14,6 +14,7 @@ import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from walt_bayes.atomic import atomic_path, is_temporary
@@ -116,8 +117,22 @@ def fit_spec(tree: xr.DataTree) -> ModelSpec:
 
 
 def fit_design(tree: xr.DataTree) -> Design:
-    """The model design stored in a fit's ``constant_data``."""
-    return Design.from_dataset(tree["constant_data"].to_dataset())
+    """The model design stored in a fit's ``constant_data``, with its observed outcomes.
+
+    ``ally_y`` and ``threat_y`` come from ``observed_data`` (the design group holds
+    covariates only).  With a case-control sample the dispute outcomes of the threat
+    rows outside the sample are those stored with the design, or NaN for an older fit
+    (see :meth:`Design.set_dispute_observed`): never a made-up value.
+    """
+    design = Design.from_dataset(tree["constant_data"].to_dataset())
+    if "observed_data" not in tree.children:
+        return design
+    obs = tree["observed_data"].to_dataset()
+    if design.ally_y is None and "alliance" in obs:
+        design.ally_y = np.asarray(obs["alliance"].values).astype(np.int64)
+    if design.has_threat and "dispute" in obs:
+        design.set_dispute_observed(obs["dispute"].values)
+    return design
 
 
 def fit_meta(tree: xr.DataTree, key: str):

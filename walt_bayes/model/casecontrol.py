@@ -341,7 +341,7 @@ def sample_alliance(
 
 
 def threat_rows_needed(design) -> np.ndarray:
-    """Boolean mask of threat rows whose tau a latent alliance term uses (block 3 reuses S of alliance rows)."""
+    """Boolean mask of threat rows whose tau a latent term uses (block 2's S, B, T; block 3's ΔS triads)."""
     n = len(design.threat_y)
     needed = np.zeros(n, dtype=bool)
     if "T" in design.term_latent:  # T sums every threat row of a state-year
@@ -351,6 +351,8 @@ def threat_rows_needed(design) -> np.ndarray:
         idx = getattr(design, name)
         if idx is not None:
             needed[idx] = True
+    if design.duration is not None:  # block 3's own shared-threat triads (threat_rise)
+        needed[design.duration.threat_rows()] = True
     return needed
 
 

@@ -19,7 +19,7 @@ import xarray as xr
 
 from walt_bayes.errors import DataError, ModelError
 from walt_bayes.model.dense import DenseLayout, dense_layout
-from walt_bayes.model.duration import DurationArrays, build_duration
+from walt_bayes.model.duration import DurationArrays, block2_models_continuation, build_duration
 from walt_bayes.model.joining import JoiningArrays, build_joining
 from walt_bayes.panel.columns import REQUIRED
 from walt_bayes.spec import ALLIANCE_TERMS, LATENT_FACTORS, THREAT_SOURCES, ModelSpec
@@ -204,13 +204,26 @@ class Design:
     def set_dispute_observed(self, values: np.ndarray) -> None:
         """Set ``threat_y`` from the stored dispute outcomes (``observed_data["dispute"]``).
 
-        With a case-control sample only the sampled rows are stored; the others get -1.
+        With a case-control sample ``observed_data`` holds the sampled rows only.  A
+        design that stored every threat row's outcome (:meth:`to_dataset`) keeps it
+        (it must agree with ``values`` on the sample).  An older fit's design did not:
+        the rows outside the sample get NaN, an unknown that no sum or mean can take
+        for an outcome (they never enter a likelihood: only ``dispute_rows()`` do).
+
+        Raises
+        ------
+        ModelError
+            The stored outcomes disagree with ``values`` (a design from another fit).
         """
         values = np.asarray(values).astype(np.int64)
         if self.dispute_idx is None:
             self.threat_y = values
             return
-        self.threat_y = np.full(len(self.threat_keys), -1, dtype=np.int64)
+        if self.threat_y is not None and len(self.threat_y) == len(self.threat_keys):
+            if not np.array_equal(np.asarray(self.threat_y)[self.dispute_idx], values):
+                raise ModelError("the dispute outcomes stored with the design disagree with the fit's observed data")
+            return
+        self.threat_y = np.full(len(self.threat_keys), np.nan)
         self.threat_y[self.dispute_idx] = values
 
     def population_weights(self) -> np.ndarray | None:
@@ -252,6 +265,10 @@ class Design:
         if self.has_threat and self.dispute_idx is not None:
             data["dispute_idx"] = ("dispute_obs", self.dispute_idx)
             data["dispute_offset"] = ("dispute_obs", self.dispute_offset)
+            if self.threat_y is not None and np.all(np.isin(self.threat_y, (0, 1))):
+                # Case control: observed_data holds the sampled rows only; the outcomes of the
+                # other threat rows (kept for latent terms) make the reloaded design the built one.
+                data["threat_y"] = ("threat_obs", np.asarray(self.threat_y, dtype=np.int8))
         data["controls"] = (("ally_obs", "control"), self.controls)
         data["term_observed"] = (("ally_obs", "term"), self.term_observed)
         data["term_center"] = ("term", self.term_center)
@@ -332,6 +349,8 @@ class Design:
         if "dispute_idx" in ds:
             d.dispute_idx = ds["dispute_idx"].values.astype(np.int64)
             d.dispute_offset = ds["dispute_offset"].values
+            if "threat_y" in ds:
+                d.threat_y = ds["threat_y"].values.astype(np.int64)
         d.controls = ds["controls"].values
         d.control_names = [str(s) for s in ds["control"].values]
         d.terms = [str(s) for s in ds["term"].values]
@@ -430,6 +449,8 @@ class Design:
             self.dense = copy.copy(self.dense)
             for name in ("threat_t", "threat_j", "threat_i"):
                 setattr(self.dense, name, getattr(self.dense, name)[rows])
+        if self.duration is not None:
+            self.duration = self.duration.remap_threat(new, why)
 
     def subset_alliance(self, rows: np.ndarray) -> Design:
         """A design with only the given alliance rows (for cross-validation).
@@ -437,6 +458,10 @@ class Design:
         The threat block, the coordinates (dyads, years, groups) and every
         standardisation constant stay as they are, so a model fitted on one
         subset and a model scoring another share their parameters exactly.
+        The duration and joining blocks are not alliance rows and stay whole:
+        a caller that holds data out restricts them too
+        (:mod:`walt_bayes.compare.kfold`, ``DurationArrays.before`` /
+        ``without_dyads``).
         """
         import copy
 
@@ -458,8 +483,6 @@ class Design:
             sub.triad_ji = self.triad_ji[keep]
             sub.triad_jk = self.triad_jk[keep]
             sub.triad_persistent = self.triad_persistent[keep]
-        if self.duration is not None:
-            sub.duration = self.duration.subset_alliance(rows, len(self.ally_y))
         if self.dense is not None:
             sub.dense = copy.copy(self.dense)
             for name in ("ally_t", "ally_i", "ally_k"):
@@ -562,7 +585,7 @@ def build_design(
         threat_rows = _build_threat(panel, spec, design)
     _build_alliance(panel, spec, design, threat_rows, plan)
     if spec.duration is not None:
-        build_duration(panel, spec, design)
+        build_duration(whole_panel, spec, design, threat_panel=panel)
     if spec.joining is not None:
         build_joining(whole_panel, spec, design)
     if plan is not None:
@@ -632,7 +655,8 @@ def _alliance_rows(panel: pd.DataFrame, spec: ModelSpec, design: Design) -> pd.D
     df = panel.copy()
     df["_y"] = df[outcome_col]
     directed = a.directed or a.outcome == "pledge"
-    if a.onset:
+    # With block 3, allied dyads' next years are its outcomes: block 2 keeps onset rows only.
+    if a.onset or block2_models_continuation(spec):
         prev = df[["ccode1", "ccode2", "year", "_y"]].copy()
         prev["year"] = prev["year"] + 1
         df = df.merge(prev.rename(columns={"_y": "_prev"}), on=["ccode1", "ccode2", "year"], how="left")

@@ -2,21 +2,49 @@
 
 Spells
 ------
-From the alliance outcome of the panel (undirected dyad-years; the alliance
-block's outcome column, ``ally`` for the directed ``pledge`` outcome), the
-consecutive allied years of a dyad form a **spell**.  Every allied year *t* of a
-spell is one row *at risk*:
+From the alliance outcome of the whole panel (undirected dyad-years; the
+alliance block's outcome column, ``ally`` for the directed ``pledge`` outcome),
+the consecutive allied years of a dyad form a **spell**.  Spells are built
+before case control keeps the politically relevant dyad-years for blocks 1-2:
+a dyad that is not relevant for a year would otherwise cut its spell there.
+Every allied year *t* of a spell whose next year is observed is one row *at
+risk*; its outcome is the dyad's status in *t* + 1:
 
 - ``event = 1`` when the dyad is observed **not** allied in *t* + 1 (the spell
   ends after *t*);
-- ``event = 0`` when it is allied in *t* + 1 (the spell goes on), and also when
-  *t* + 1 is not observed (right-censored: the panel's last year, a state leaving
-  the system, a missing outcome).  A spell interrupted by an unobserved year ends
-  censored, and the next allied year starts a new spell.
+- ``event = 0`` when it is allied in *t* + 1 (the spell goes on).
+- When *t* + 1 is not observed (right-censored: the panel's last year, a state
+  leaving the system, a missing outcome) the outcome is unknown and the year is
+  not at risk; the spell's earlier years are.  A spell interrupted by an
+  unobserved year ends censored, and the next allied year starts a new spell.
 - Duration *d* = *t* − start + 1.  A spell already allied in the panel's first
   year is left-truncated: its start is taken from the data where they know it
   (the embedded episodes start as early as 1945), otherwise from the first
   observed year (and a note says how many).
+
+One likelihood per observation (blocks 2 and 3)
+-----------------------------------------------
+Block 2's outcome ``a[i,k,t]`` (allied or not) and this block's event are the
+same random variables: a spell-year *t* at risk *is* the observation
+``a[i,k,t+1]`` of a dyad allied in *t* (event = 1 − ``a[t+1]``).  With block 2
+over every dyad-year, each continuation year would enter the joint likelihood
+twice (as an alliance-status outcome and as a spell-year), counting the same
+evidence twice wherever the blocks share parameters (the threat block, through
+ΔS) and making the joint model no generative model of the data.  So, when the
+spec has a duration block and its alliance outcome is not already onset,
+block 2 keeps only the dyad-years whose dyad was observed *not* allied in
+*t* − 1 (the ``onset`` rows, :func:`block2_models_continuation`), and the joint
+likelihood is the Markov factorisation of each dyad's alliance history given
+its first observed year::
+
+    p(a[2..T] | a[1]) = Π_{a[t-1]=0} P_onset(a[t]) · Π_{a[t-1]=1} (1 − h[t-1])^{a[t]} h[t-1]^{1 − a[t]}
+
+Every observed ``a[t]`` with an observed ``a[t-1]`` enters exactly one block.
+The ``gamma_*`` of such a fit are effects on alliance *formation*; the
+variants without a duration block (the default ``balance_of_threat``) keep
+block 2 over every dyad-year.  (With the directed ``pledge`` outcome, block 2
+keeps dyads without a pledge in *t* − 1 and spells come from ``ally``, so the
+two outcomes overlap only where a pledge and the alliance end together.)
 
 Hazard
 ------
@@ -36,39 +64,54 @@ that fall (or rise) smoothly with age, the usual shape for alliances.
   inter-state war (``cow_war_inter``), both are coded winners (``outcome`` 1), and
   *t* ≥ the last year the enemy fought in that war.  Outside the war data's
   coverage the value is missing and the row is left out.
-- ``threat_rise`` (BW-6): ``ΔS = S[i,k,t] − S[i,k,t−1]``, taken from the **same**
-  latent shared-threat draws as the alliance block (the S of the alliance rows of
-  the dyad in *t* and *t* − 1; S is symmetric in i and k), divided by the SD of ΔS
-  under a plug-in threat estimate (a fixed constant, like the alliance terms'
-  scales).  Rows whose dyad has no alliance row in *t* or *t* − 1 are left out.
+- ``threat_rise`` (BW-6): ``ΔS = S[i,k,t] − S[i,k,t−1]``, from the **same**
+  latent threat draws as the alliance block: S of the dyad in *t* and *t* − 1 is
+  summed over the triads block 2 would build for that dyad-year (sources
+  relevant to either member, ``tau[j→i]·tau[j→k]``), carried by this block
+  because continuation years are not alliance rows; divided by the SD of ΔS under
+  a plug-in threat estimate (a fixed constant, like the alliance terms' scales).
+  Rows whose dyad is not in the panel in *t* − 1 are left out.
 - ``leninist`` (IDEO-2): both members are Marxist–Leninist one-party states in *t*
   (``leninist1/2``).  Its companion ``regime_other`` marks every other regime pair
   except "both democracies or monarchies" (``democracy`` ≥ 0.5 or ``monarchy`` = 1
   for each), which is the baseline — so ``delta_leninist`` is the contrast the
   hypothesis names.  The global panel has no Leninist coding (V-Dem/Polity scores
   do not identify one-party Leninist rule): the term is dropped there.
-- ``ideological`` (IDEO-5): an **ideology-driven** alliance is one formed between
-  ideologically similar states (``ideo_sim`` ≥ ``ideological_similarity`` in the
-  spell's first observed year, default 0.5) that faced **no shared threat source**
-  then: no third state that was a strategic rival of both, or had initiated
-  a militarised dispute against both in the previous ten years (``rivalry``,
-  ``init21_past10``; missing values count as no threat).  A **threat-driven**
-  alliance has such a shared source (the baseline); ``other_motive`` marks the
-  rest (no shared source, dissimilar regimes).  ``delta_ideological`` is then
-  the log hazard ratio of ideology-driven vs threat-driven alliances.  For a
-  spell begun before the panel, "formation" is the panel's first year.
+- ``ideological`` (IDEO-5: "ideological alliances end sooner than security
+  ones: hazard ratio of ideology-driven vs threat-driven alliances").  Each
+  spell is classified once, in its first observed year ("formation"; for a
+  spell begun before the panel, the panel's first year), into exactly one of:
+
+  - **threat-driven** (the baseline): a **shared threat source** — a third state
+    *j* that threatened *each* member, i.e. was its strategic rival
+    (``rivalry``) or had initiated a militarised dispute against it in the
+    previous ten years (``init21_past10`` > 0), the intentions inputs of
+    MODEL.md's threat block — whatever the members' regimes;
+  - **ideology-driven** (``ideological`` = 1): no shared source, and similar
+    regimes (``ideo_sim`` ≥ ``ideological_similarity``, default 0.5);
+  - **other** (``other_motive`` = 1): no shared source, dissimilar regimes.
+
+  A spell with no shared source found but a member whose ``rivalry`` or
+  ``init21_past10`` is missing that year, or whose similarity is missing, is
+  unclassified and left out (an unknown threat is not "no threat").
+  ``delta_ideological`` is the log hazard ratio of ideology-driven vs
+  threat-driven alliances; IDEO-5 predicts > 0.
 
 Binary indicators enter as 0/1, so ``delta_*`` are log hazard ratios
 (``exp(delta)`` = hazard ratio).  Priors: ``Normal(0, 1)`` for the effects
 (family ``delta``), ``Normal(logit(observed end rate), 1.5)`` for ``delta_0``.
 
-With the alliance outcome ``ally`` (not ``onset``) the alliance block also
-models every continuation year, so the spell endings here inform two blocks;
-the note in the design says so.
+Cross-validation
+----------------
+:meth:`DurationArrays.before` keeps the spell-years whose outcome (the status in
+*t* + 1) is observed before a leave-future-out cutoff, :meth:`DurationArrays.without_dyads`
+drops the spells of held-out dyads (:mod:`walt_bayes.compare.kfold`); both
+compact the ΔS triads to the threat rows the kept rows use.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 
@@ -81,6 +124,9 @@ from walt_bayes.spec import DURATION_COMPANIONS, ModelSpec
 
 #: Packing of an undirected dyad-year into one int64 (COW codes < 1000).
 _YEAR = 1_000_000
+
+#: The triad arrays of the threat_rise links.
+TRIAD_FIELDS = ("tri_s", "tri_ji", "tri_jk")
 
 #: A state counts as a democracy in the IDEO-2 baseline at this democracy score.
 DEMOCRACY_CUT = 0.5
@@ -160,7 +206,15 @@ def alliance_spells(panel: pd.DataFrame, outcome: str = "ally") -> pd.DataFrame:
 
 @dataclass
 class DurationArrays:
-    """The duration block's data: one row per spell-year at risk."""
+    """The duration block's data: one row per spell-year at risk.
+
+    With ``threat_rise`` the block carries its own shared-threat links: ``S`` is
+    evaluated on the dyad-years ``s_keys`` (the rows' years *t* and *t* − 1) by
+    summing ``tau[j→lo] · tau[j→hi]`` over the triads ``(tri_s, tri_ji, tri_jk)``,
+    exactly as the alliance block sums its triads.  The block therefore does not
+    need the dyad-year to be an alliance row (block 2 does not model continuation
+    years, see the module docstring).
+    """
 
     keys: pd.DataFrame  # lo, hi, year, spell
     y: np.ndarray  # 1 if the spell ends after year t
@@ -168,8 +222,12 @@ class DurationArrays:
     X: np.ndarray  # (n, n_terms) 0/1 indicators
     terms: list[str] = field(default_factory=list)  # names: coefficient delta_<name>
     threat_rise: bool = False
-    ally_now: np.ndarray | None = None  # alliance row of the dyad in t
-    ally_prev: np.ndarray | None = None  # alliance row of the dyad in t - 1
+    s_keys: pd.DataFrame | None = None  # lo, hi, year of the dyad-years whose S the block needs
+    s_now: np.ndarray | None = None  # s_keys row of the dyad in t
+    s_prev: np.ndarray | None = None  # s_keys row of the dyad in t - 1
+    tri_s: np.ndarray | None = None  # triads: s_keys row, threat row of j -> lo, threat row of j -> hi
+    tri_ji: np.ndarray | None = None
+    tri_jk: np.ndarray | None = None
     dS_scale: float = 1.0
     meta: dict = field(default_factory=dict)
 
@@ -182,19 +240,25 @@ class DurationArrays:
         names = ["delta_0", "delta_log_duration"] + [f"delta_{t}" for t in self.terms]
         return names + (["delta_threat_rise"] if self.threat_rise else [])
 
-    def delta_shared(self, S: np.ndarray) -> np.ndarray:
-        """ΔS / sd(ΔS) per row (numpy twin of the model), from S of the alliance rows.
+    def shared(self, tau: np.ndarray) -> np.ndarray:
+        """S on ``s_keys`` for threat probabilities ``tau`` (vector or (draws, threat rows))."""
+        tau = np.atleast_2d(tau)
+        prod = tau[:, self.tri_ji] * tau[:, self.tri_jk]
+        out = np.zeros((tau.shape[0], len(self.s_keys)))
+        for row in range(tau.shape[0]):
+            out[row] = np.bincount(self.tri_s, weights=prod[row], minlength=len(self.s_keys))
+        return out
 
-        ``S`` is a vector (one value per alliance row) or a (draws, rows) matrix.
-        """
+    def delta_shared(self, tau: np.ndarray) -> np.ndarray:
+        """ΔS / sd(ΔS) per row (numpy twin of the model) for threat probabilities ``tau``."""
         if not self.threat_rise:
             raise ModelError("this duration block has no threat_rise term")
-        S = np.atleast_2d(S)
-        return (S[:, self.ally_now] - S[:, self.ally_prev]) / self.dS_scale
+        S = self.shared(tau)
+        return (S[:, self.s_now] - S[:, self.s_prev]) / self.dS_scale
 
     # ------------------------------------------------------------ storage
     def add_to(self, ds: xr.Dataset) -> xr.Dataset:
-        """Add the arrays to a design Dataset (dims ``dur_obs``, ``dur_term``)."""
+        """Add the arrays to a design Dataset (dims ``dur_obs``, ``dur_term``, ``dur_s``, ``dur_triad``)."""
         data = {
             "dur_lo": ("dur_obs", self.keys["lo"].to_numpy(np.int64)),
             "dur_hi": ("dur_obs", self.keys["hi"].to_numpy(np.int64)),
@@ -205,8 +269,12 @@ class DurationArrays:
             "dur_X": (("dur_obs", "dur_term"), self.X.astype(float)),
         }
         if self.threat_rise:
-            data["dur_ally_now"] = ("dur_obs", self.ally_now.astype(np.int64))
-            data["dur_ally_prev"] = ("dur_obs", self.ally_prev.astype(np.int64))
+            data |= {
+                "dur_s_now": ("dur_obs", self.s_now.astype(np.int64)),
+                "dur_s_prev": ("dur_obs", self.s_prev.astype(np.int64)),
+                **{f"dur_s_{c}": ("dur_s", self.s_keys[c].to_numpy(np.int64)) for c in ("lo", "hi", "year")},
+                **{f"dur_{n}": ("dur_triad", getattr(self, n).astype(np.int64)) for n in TRIAD_FIELDS},
+            }
         out = ds.assign(data).assign_coords(dur_term=np.asarray(self.terms, dtype=str))
         out.attrs["duration"] = json.dumps(
             {"threat_rise": self.threat_rise, "dS_scale": self.dS_scale, "meta": self.meta}
@@ -220,38 +288,76 @@ class DurationArrays:
             return None
         info = json.loads(ds.attrs["duration"])
         keys = pd.DataFrame({c: ds[f"dur_{c}"].values.astype(np.int64) for c in ("lo", "hi", "year", "spell")})
-        rise = bool(info["threat_rise"])
-        return cls(
+        out = cls(
             keys=keys,
             y=ds["dur_y"].values.astype(np.int64),
             log_duration=ds["dur_log_duration"].values.astype(float),
             X=ds["dur_X"].values.astype(float).reshape(len(keys), -1),
             terms=[str(t) for t in ds["dur_term"].values],
-            threat_rise=rise,
-            ally_now=ds["dur_ally_now"].values.astype(np.int64) if rise else None,
-            ally_prev=ds["dur_ally_prev"].values.astype(np.int64) if rise else None,
             dS_scale=float(info["dS_scale"]),
             meta=info.get("meta", {}),
         )
+        if info["threat_rise"]:
+            if "dur_s_now" not in ds:
+                raise ModelError("the stored duration block links threat_rise to alliance rows (a fit made "
+                                 "before block 3 carried its own shared-threat triads): refit it")
+            out.threat_rise = True
+            out.s_now, out.s_prev = (ds[f"dur_s_{n}"].values.astype(np.int64) for n in ("now", "prev"))
+            out.s_keys = pd.DataFrame({c: ds[f"dur_s_{c}"].values.astype(np.int64) for c in ("lo", "hi", "year")})
+            for name in TRIAD_FIELDS:
+                setattr(out, name, ds[f"dur_{name}"].values.astype(np.int64))
+        return out
 
-    def subset_alliance(self, rows: np.ndarray, n_ally: int) -> DurationArrays:
-        """The block for a design keeping only alliance rows ``rows`` (cross-validation).
+    # ------------------------------------------------------------ subsets
+    def subset(self, keep: np.ndarray) -> DurationArrays:
+        """The block with only the spell-years ``keep`` (boolean mask), its S links compacted.
 
-        Spell-years whose alliance rows of *t* or *t* − 1 are gone lose their ΔS and
-        are left out; the others point at the kept rows' new positions.
+        Dyad-years and triads no kept row uses are dropped, so a subset never refers to
+        threat rows of years it does not need (leave-future-out drops those rows).
         """
+        keep = np.asarray(keep, dtype=bool)
+        out = copy.copy(self)
+        out.keys = self.keys.loc[keep].reset_index(drop=True)
+        out.y, out.log_duration, out.X = self.y[keep], self.log_duration[keep], self.X[keep]
+        if not self.threat_rise:
+            return out
+        used = np.zeros(len(self.s_keys), dtype=bool)
+        used[self.s_now[keep]] = True
+        used[self.s_prev[keep]] = True
+        new = np.full(len(self.s_keys), -1, dtype=np.int64)
+        new[used] = np.arange(int(used.sum()))
+        tri = used[self.tri_s]
+        out.s_keys = self.s_keys.loc[used].reset_index(drop=True)
+        out.s_now, out.s_prev = new[self.s_now[keep]], new[self.s_prev[keep]]
+        out.tri_s, out.tri_ji, out.tri_jk = new[self.tri_s[tri]], self.tri_ji[tri], self.tri_jk[tri]
+        return out
+
+    def before(self, cutoff: int) -> DurationArrays:
+        """Spell-years whose outcome (allied or not in *t* + 1) is observed before ``cutoff``."""
+        return self.subset(self.keys["year"].to_numpy() + 1 < int(cutoff))
+
+    def without_dyads(self, lo: np.ndarray, hi: np.ndarray) -> DurationArrays:
+        """The block without the spells of the undirected dyads ``(lo, hi)`` (held out by k-fold)."""
+        out = pd.MultiIndex.from_arrays([np.asarray(lo, np.int64), np.asarray(hi, np.int64)])
+        mine = pd.MultiIndex.from_frame(self.keys[["lo", "hi"]])
+        return self.subset(~mine.isin(out))
+
+    def remap_threat(self, new_index: np.ndarray, why: str) -> DurationArrays:
+        """Point the triads at the threat rows' new positions (``new_index``: -1 for dropped rows)."""
         if not self.threat_rise:
             return self
-        new_index = np.full(n_ally, -1, dtype=np.int64)
-        new_index[np.asarray(rows)] = np.arange(len(rows))
-        now, prev = new_index[self.ally_now], new_index[self.ally_prev]
-        keep = (now >= 0) & (prev >= 0)
-        return DurationArrays(
-            keys=self.keys.loc[keep].reset_index(drop=True), y=self.y[keep],
-            log_duration=self.log_duration[keep], X=self.X[keep], terms=list(self.terms),
-            threat_rise=True, ally_now=now[keep], ally_prev=prev[keep], dS_scale=self.dS_scale,
-            meta=dict(self.meta),
-        )
+        ji, jk = new_index[self.tri_ji], new_index[self.tri_jk]
+        if np.any(ji < 0) or np.any(jk < 0):  # pragma: no cover - guards the callers' invariants
+            raise ModelError(f"{why}: a duration triad links to a threat row that was left out")
+        out = copy.copy(self)
+        out.tri_ji, out.tri_jk = ji, jk
+        return out
+
+    def threat_rows(self) -> np.ndarray:
+        """Threat rows whose tau the block uses (empty without threat_rise)."""
+        if not self.threat_rise:
+            return np.zeros(0, dtype=np.int64)
+        return np.union1d(self.tri_ji, self.tri_jk)
 
 
 # =============================================================================
@@ -385,27 +491,56 @@ def _regime_pairs(spells: pd.DataFrame, panel: pd.DataFrame) -> tuple[np.ndarray
     )
 
 
-def _motives(spells: pd.DataFrame, panel: pd.DataFrame, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """(ideological, other_motive) per spell-year, classified in the spell's first year."""
-    first = spells.drop_duplicates("spell")[["spell", "lo", "hi", "first_year"]].rename(
-        columns={"first_year": "start"}
-    )
-    rivalry = pd.to_numeric(panel["rivalry"], errors="coerce").fillna(0).to_numpy()
-    past = pd.to_numeric(panel["init21_past10"], errors="coerce").fillna(0).to_numpy()
-    src = panel.loc[(rivalry == 1) | (past > 0), ["ccode1", "ccode2", "year"]]
-    src = src.rename(columns={"ccode1": "x", "ccode2": "j"}).astype("int64")
+def _shared_source(first: pd.DataFrame, panel: pd.DataFrame) -> np.ndarray:
+    """Per spell (rows of ``first``): 1 if a third state threatened both members at formation, else 0.
+
+    A third state *j* threatens a member *x* in year *t* when they are strategic
+    rivals (``rivalry``) or *j* initiated a militarised dispute against *x* in the
+    previous ten years (``init21_past10`` > 0 on the row x, j).  NaN where either
+    member has a missing value of either input in that year: an unknown threat is
+    not evidence of no threat.
+    """
+    rivalry = pd.to_numeric(panel["rivalry"], errors="coerce").astype("float64").to_numpy()
+    past = pd.to_numeric(panel["init21_past10"], errors="coerce").astype("float64").to_numpy()
+    x = panel["ccode1"].to_numpy(np.int64)
+    year = panel["year"].to_numpy(np.int64)
+    frame = pd.DataFrame({"x": x, "j": panel["ccode2"].to_numpy(np.int64), "year": year})
+    gap = pd.Series(np.isnan(rivalry) | np.isnan(past), index=year * 1000 + x).groupby(level=0).max()
+    src = frame.loc[(rivalry == 1) | (past > 0)]
     ti = first.merge(src, left_on=["lo", "start"], right_on=["x", "year"])[["spell", "lo", "hi", "j"]]
     tk = first.merge(src, left_on=["hi", "start"], right_on=["x", "year"])[["spell", "j"]]
     both = ti.merge(tk, on=["spell", "j"])
     both = both.loc[(both["j"] != both["lo"]) & (both["j"] != both["hi"])]
     shared = first["spell"].isin(both["spell"]).to_numpy()
+    start = first["start"].to_numpy(np.int64)
+    unknown = np.zeros(len(first), dtype=bool)
+    for who in ("lo", "hi"):
+        unknown |= gap.reindex(start * 1000 + first[who].to_numpy(np.int64)).fillna(True).to_numpy(bool)
+    return np.where(unknown & ~shared, np.nan, shared.astype(float))
+
+
+def _motives(spells: pd.DataFrame, panel: pd.DataFrame, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(ideological, other_motive) per spell-year, classified in the spell's first observed year.
+
+    IDEO-5 contrasts *ideology-driven* alliances (similar regimes, ``ideo_sim`` ≥
+    ``threshold``, and no shared threat source) with *threat-driven* ones (a shared
+    threat source: the baseline); ``other_motive`` marks dissimilar regimes without
+    a shared source.  A spell whose similarity or shared-source status is unknown is
+    NaN (left out): it cannot be classified.  A shared source is known even when
+    other inputs are missing (one observed common threat suffices).
+    """
+    first = spells.drop_duplicates("spell")[["spell", "lo", "hi", "first_year"]].rename(
+        columns={"first_year": "start"}
+    )
+    shared = _shared_source(first, panel)
     sim_all = pd.to_numeric(panel["ideo_sim"], errors="coerce").astype("float64").to_numpy()
     c1, c2 = panel["ccode1"].to_numpy(np.int64), panel["ccode2"].to_numpy(np.int64)
     sim = pd.Series(sim_all, index=_dyad_key(np.minimum(c1, c2), np.maximum(c1, c2), panel["year"]))
     sim = sim.groupby(level=0).mean()
     sim0 = sim.reindex(_dyad_key(first["lo"], first["hi"], first["start"])).to_numpy(dtype=float)
-    ideo = np.where(np.isnan(sim0), np.nan, (~shared & (sim0 >= threshold)).astype(float))
-    other = np.where(np.isnan(sim0), np.nan, (~shared & (sim0 < threshold)).astype(float))
+    similar = sim0 >= threshold
+    ideo = np.where(shared == 1, 0.0, np.where(np.isnan(shared) | np.isnan(sim0), np.nan, similar.astype(float)))
+    other = np.where(shared == 1, 0.0, np.where(np.isnan(shared) | np.isnan(sim0), np.nan, (~similar).astype(float)))
     per_spell = pd.DataFrame({"ideological": ideo, "other_motive": other}, index=first["spell"].to_numpy())
     expanded = per_spell.reindex(spells["spell"].to_numpy())
     return expanded["ideological"].to_numpy(float), expanded["other_motive"].to_numpy(float)
@@ -416,20 +551,37 @@ def _motives(spells: pd.DataFrame, panel: pd.DataFrame, threshold: float) -> tup
 # =============================================================================
 
 
-def build_duration(panel: pd.DataFrame, spec: ModelSpec, design) -> None:
+def block2_models_continuation(spec: ModelSpec) -> bool:
+    """Whether block 2 must leave continuation years to block 3 (alliance onset rows only).
+
+    True when the spec has a duration block and its alliance outcome is not already
+    onset: the alliance block then models ``a[t]`` only for dyads not allied in
+    *t* − 1 (onset), and block 3 models ``a[t]`` for dyads allied in *t* − 1 (see the
+    module docstring: each dyad-year's alliance status enters one likelihood, once).
+    """
+    return spec.duration is not None and not spec.alliance.onset
+
+
+def build_duration(panel: pd.DataFrame, spec: ModelSpec, design, threat_panel: pd.DataFrame | None = None) -> None:
     """Add the duration block's arrays to ``design`` (``design.duration``).
 
     Parameters
     ----------
     panel : pandas.DataFrame
-        The directed dyad-year panel the design was built from.  The embedded
-        panel's episodes (wartime, enemy defeated, true start years) are read from
-        its data folder (``panel.attrs["data_dir"]``, the bundled data by default);
-        a global COW panel (one with the ``war`` column) reads ``cow_war_inter``.
+        The whole directed dyad-year panel (before any politically-relevant
+        restriction of case-control sampling: spells are consecutive allied years of
+        a dyad, and dropping a dyad's non-relevant years would cut them).  The
+        embedded panel's episodes (wartime, enemy defeated, true start years) are
+        read from its data folder (``panel.attrs["data_dir"]``, the bundled data by
+        default); a global COW panel (one with the ``war`` column) reads ``cow_war_inter``.
     spec : ModelSpec
         With a ``[duration]`` table.
     design : Design
-        The design of blocks 1 and 2, already built (alliance rows are linked).
+        The design of blocks 1 and 2, already built.
+    threat_panel : pandas.DataFrame, optional
+        The panel blocks 1 and 2 were built from (the relevant dyads under case
+        control); its relevant pairs define the shared-threat triads, as in block 2.
+        Defaults to ``panel``.
 
     Raises
     ------
@@ -438,6 +590,7 @@ def build_duration(panel: pd.DataFrame, spec: ModelSpec, design) -> None:
         panel has no alliance spell at all.
     """
     dspec = spec.duration
+    threat_panel = panel if threat_panel is None else threat_panel
     spells = alliance_spells(panel, outcome_column(spec))
     if spells.empty:
         _unavailable(design, dspec, "block", "the panel has no allied dyad-year (no alliance spell)")
@@ -460,6 +613,14 @@ def build_duration(panel: pd.DataFrame, spec: ModelSpec, design) -> None:
             f"{int(spells.drop_duplicates('spell')['left_truncated'].sum())} spells allied in the panel's first "
             "year: duration counted from that year (left-truncated)"
         )
+    # A spell-year's outcome is the dyad's status in t + 1; unobserved, it is unknown (not "went on").
+    censored = spells["censored"].to_numpy() == 1
+    if censored.any():
+        notes.append(f"{int(censored.sum())} spell-years whose next year is unobserved (censored) are not at risk")
+        spells = spells.loc[~censored].reset_index(drop=True)
+    if spells.empty:
+        _unavailable(design, dspec, "block", "no spell-year has an observed next year")
+        return
     for term in dspec.terms:
         if term == "war_won":
             if episodes is not None:
@@ -492,41 +653,24 @@ def build_duration(panel: pd.DataFrame, spec: ModelSpec, design) -> None:
     ok = np.ones(len(spells), dtype=bool)
     for col in columns.values():
         ok &= ~np.isnan(col)
-    threat_rise = "threat_rise" in dspec.terms
-    now = prev = None
-    if threat_rise:
-        if not (design.has_threat and any(design.term_latent)):
-            _unavailable(design, dspec, "threat_rise",
-                         "needs the threat block and a latent alliance term (shared threat S)")
-            threat_rise = False
+    links = None
+    if "threat_rise" in dspec.terms:
+        links, reason = _shared_links(spells, panel, threat_panel, spec, design)
+        if links is None:
+            _unavailable(design, dspec, "threat_rise", reason)
         else:
-            keys = design.ally_keys
-            lo = np.minimum(keys["ccode1"], keys["ccode2"])
-            hi = np.maximum(keys["ccode1"], keys["ccode2"])
-            index = pd.Series(np.arange(len(keys)), index=_dyad_key(lo, hi, keys["year"]))
-            index = index[~index.index.duplicated()]
-            sk = _dyad_key(spells["lo"], spells["hi"], spells["year"])
-            now = index.reindex(sk).fillna(-1).to_numpy(np.int64)
-            prev = index.reindex(sk - _YEAR).fillna(-1).to_numpy(np.int64)
-            linked = (now >= 0) & (prev >= 0)
-            if not linked.any():
-                _unavailable(design, dspec, "threat_rise", "no spell-year has alliance rows in both t and t-1")
-                threat_rise = False
-            else:
-                if (~linked & ok).any():
-                    notes.append(f"{int((~linked & ok).sum())} spell-years without alliance rows in t and t-1 "
-                                 "(no change in shared threat) left out")
-                ok &= linked
+            linked = links.pop("linked")
+            if (~linked & ok).any():
+                notes.append(f"{int((~linked & ok).sum())} spell-years whose dyad is not in the panel in t - 1 "
+                             "(no change in shared threat) left out")
+            ok &= linked
     n_drop = int((~ok).sum())
     if n_drop and columns:
         notes.append(f"{n_drop} spell-years with a missing covariate or threat link left out in all")
-    spells = spells.loc[ok].reset_index(drop=True)
-    if spells.empty:
+    if not ok.any():
         _unavailable(design, dspec, "block", "no spell-year has every covariate the terms need")
         return
     columns = {k: v[ok] for k, v in columns.items()}
-    if threat_rise:
-        now, prev = now[ok], prev[ok]
     # Terms that do not vary cannot be estimated.
     terms, cols = [], []
     for name, col in columns.items():
@@ -537,50 +681,105 @@ def build_duration(panel: pd.DataFrame, spec: ModelSpec, design) -> None:
             continue
         terms.append(name)
         cols.append(col)
-    y = spells["event"].to_numpy(np.int64)
-    log_d = np.log(spells["duration"].to_numpy(float))
+    kept = spells.loc[ok].reset_index(drop=True)
+    y = kept["event"].to_numpy(np.int64)
+    log_d = np.log(kept["duration"].to_numpy(float))
     center = float(log_d.mean())
     arrays = DurationArrays(
         keys=spells[["lo", "hi", "year", "spell"]].astype("int64"),
-        y=y,
-        log_duration=log_d - center,
-        X=np.column_stack(cols) if cols else np.zeros((len(y), 0)),
-        terms=terms,
+        y=spells["event"].to_numpy(np.int64),
+        log_duration=np.log(spells["duration"].to_numpy(float)) - center,
+        X=np.zeros((len(spells), 0)),
         meta={"log_duration_center": center, "ideological_similarity": dspec.ideological_similarity},
     )
-    if threat_rise:
-        S_hat = _plugin_shared(design)
-        dS = S_hat[now] - S_hat[prev]
+    if links is not None:
+        arrays.threat_rise = True
+        for name, value in links.items():
+            setattr(arrays, name, value)
+    arrays = arrays.subset(ok)  # compacts the S links to the rows kept
+    arrays.terms = terms
+    arrays.X = np.column_stack(cols) if cols else np.zeros((len(y), 0))
+    if arrays.threat_rise:
+        dS = arrays.delta_shared(_plugin_tau(design))[0] * arrays.dS_scale
         sd = float(np.std(dS))
         if not np.isfinite(sd) or sd == 0:
             _unavailable(design, dspec, "threat_rise", "does not vary in this panel")
+            arrays = _without_threat_rise(arrays)
         else:
-            arrays.threat_rise, arrays.ally_now, arrays.ally_prev, arrays.dS_scale = True, now, prev, sd
-    n_spells = spells["spell"].nunique()
-    notes.insert(0, f"duration block: {len(y):,} spell-years at risk in {n_spells:,} spells, {int(y.sum())} endings, "
-                    f"{int(spells['censored'].sum())} censored ends; f(duration) = log duration")
-    if spec.alliance.outcome != "pledge" and not spec.alliance.onset:
-        notes.append("duration block: with the alliance outcome over all dyad-years (not onset), each spell's "
-                     "continuation years are also alliance-block outcomes")
+            arrays.dS_scale = sd
+    n_spells = kept["spell"].nunique()
+    notes.insert(0, f"duration block: {len(y):,} spell-years at risk in {n_spells:,} spells, {int(y.sum())} endings; "
+                    "f(duration) = log duration")
+    if block2_models_continuation(spec):
+        notes.append("duration block: the alliance block models onset (dyads not allied the year before) and "
+                     "this block the continuation of allied dyads, so each dyad-year's alliance status is "
+                     "evidence once")
     design.notes.extend(notes)
     design.data_rates["alliance_end"] = float(y.mean())
     design.transform["duration"] = {
         "terms": terms, "threat_rise": arrays.threat_rise, "dS_scale": arrays.dS_scale,
         "log_duration_center": center, "ideological_similarity": dspec.ideological_similarity,
         "spells": int(n_spells), "rows": len(y), "endings": int(y.sum()),
+        "alliance_rows": "onset" if (block2_models_continuation(spec) or spec.alliance.onset) else "all",
     }
     design.duration = arrays
 
 
-def _plugin_shared(design) -> np.ndarray:
-    """S per alliance row under the plug-in threat estimate (only to fix the scale of ΔS)."""
-    from walt_bayes.model.design import _plugin_tau
+def _without_threat_rise(arrays: DurationArrays) -> DurationArrays:
+    out = copy.copy(arrays)
+    out.threat_rise = False
+    out.s_keys = out.s_now = out.s_prev = out.tri_s = out.tri_ji = out.tri_jk = None
+    return out
 
-    tau = _plugin_tau(design)
-    if design.dense is not None:
-        return design.dense.shared(tau)[0]
-    prod = tau[design.triad_ji] * tau[design.triad_jk]
-    return np.bincount(design.triad_ally, weights=prod, minlength=len(design.ally_y))
+
+def _shared_links(spells: pd.DataFrame, panel: pd.DataFrame, threat_panel: pd.DataFrame, spec: ModelSpec,
+                  design) -> tuple[dict | None, str]:
+    """Shared-threat triads for the spell-years' dyads in t and t - 1, or (None, reason).
+
+    The triads are those block 2 would build for the dyad-year (sources relevant to
+    either member, both threat rows present), so S here is the alliance block's S.
+    Returns ``s_keys, s_now, s_prev, tri_s, tri_ji, tri_jk`` and ``linked`` (the dyad
+    is in the panel in t - 1).
+    """
+    from walt_bayes.model.design import _key, _relevant_pairs
+
+    if not (design.has_threat and any(design.term_latent)):
+        return None, "needs the threat block and a latent alliance term (shared threat S)"
+    c1, c2 = panel["ccode1"].to_numpy(np.int64), panel["ccode2"].to_numpy(np.int64)
+    present = pd.Index(np.unique(_dyad_key(np.minimum(c1, c2), np.maximum(c1, c2), panel["year"])))
+    now = _dyad_key(spells["lo"], spells["hi"], spells["year"])
+    linked = present.get_indexer(now - _YEAR) >= 0
+    if not linked.any():
+        return None, "no spell-year has its dyad in the panel in t - 1"
+    s_index = pd.Index(np.unique(np.concatenate([now, now[linked] - _YEAR])))
+    s_keys = pd.DataFrame({
+        "lo": (s_index.to_numpy() // 1000) % 1000, "hi": s_index.to_numpy() % 1000,
+        "year": s_index.to_numpy() // _YEAR,
+    }).astype("int64")
+    rel = _relevant_pairs(threat_panel, spec)
+    rows = s_keys.assign(row=np.arange(len(s_keys)))
+    via = [rows.merge(rel, left_on=[who, "year"], right_on=["x", "year"]) for who in ("lo", "hi")]
+    tri = pd.concat(via, ignore_index=True)[["row", "lo", "hi", "j", "year"]]
+    tri = tri.loc[(tri["j"] != tri["lo"]) & (tri["j"] != tri["hi"])].drop_duplicates(["row", "j"])
+    threat_index = pd.Index(_key(design.threat_keys["ccode1"], design.threat_keys["ccode2"],
+                                 design.threat_keys["year"]))
+    ji = threat_index.get_indexer(_key(tri["lo"], tri["j"], tri["year"]))
+    jk = threat_index.get_indexer(_key(tri["hi"], tri["j"], tri["year"]))
+    ok = (ji >= 0) & (jk >= 0)
+    prev = s_index.get_indexer(now - _YEAR)
+    return {
+        "s_keys": s_keys, "s_now": s_index.get_indexer(now).astype(np.int64),
+        "s_prev": np.where(linked, prev, 0).astype(np.int64),
+        "tri_s": tri["row"].to_numpy(np.int64)[ok], "tri_ji": ji[ok].astype(np.int64),
+        "tri_jk": jk[ok].astype(np.int64), "linked": linked,
+    }, ""
+
+
+def _plugin_tau(design) -> np.ndarray:
+    """Threat probabilities under the pooled plug-in logit (only to fix the scale of ΔS)."""
+    from walt_bayes.model.design import _plugin_tau as plugin
+
+    return plugin(design)
 
 
 def _unavailable(design, dspec, term: str, reason: str) -> None:
@@ -607,8 +806,10 @@ def duration_block(design, spec: ModelSpec, latent: dict | None, keep_latent: bo
     spec : ModelSpec
         Priors: family ``delta`` for the effects, ``delta_0`` for the intercept.
     latent : dict or None
-        The alliance block's latent factors; ``latent["S"]`` (one value per alliance
-        row) gives ΔS from the same threat draws.
+        The alliance block's latent factors.  ``latent["tau"]`` (the threat
+        probability of every threat row), when the model builder passes it, gives
+        ΔS; otherwise tau is rebuilt from the threat block's variables in the model
+        (the same expression, so the same draws).
     keep_latent : bool
         Record the standardised ΔS as the deterministic ``duration_dS``.
     """
@@ -629,15 +830,40 @@ def duration_block(design, spec: ModelSpec, latent: dict | None, keep_latent: bo
     for t, term in enumerate(dur.terms):
         eta = eta + effect(f"delta_{term}") * dur.X[:, t]
     if dur.threat_rise:
-        if not latent or "S" not in latent:
-            raise ModelError("duration term 'threat_rise' needs the alliance block's shared threat S")
-        S = latent["S"]
-        dS = (S[dur.ally_now] - S[dur.ally_prev]) / dur.dS_scale
+        dS = _delta_shared_tensor(design, (latent or {}).get("tau"))
         if keep_latent:
             dS = pm.Deterministic("duration_dS", dS, dims="dur_obs")
         eta = eta + effect("delta_threat_rise") * dS
     if dur.n:
         pm.Bernoulli("alliance_end", logit_p=eta, observed=dur.y, dims="dur_obs")
+
+
+def _model_tau(design):
+    """tau of every threat row from the threat block's variables in the model in context."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from walt_bayes.model.build import _grouped_linear
+
+    model = pm.modelcontext(None)
+    if "lambda_0" not in model.named_vars:
+        raise ModelError("duration term 'threat_rise' needs the threat block (lambda_0, beta) in the model")
+    if len(design.threat_groups) > 1:
+        theta = _grouped_linear(design, model["beta"])
+    else:
+        beta = pt.stack([model[f"beta_{s}"] for s in design.sources])
+        theta = pt.as_tensor_variable(design.threat_X) @ beta
+    return pm.math.sigmoid(model["lambda_0"] + theta)
+
+
+def _delta_shared_tensor(design, tau=None):
+    """ΔS / sd(ΔS) per spell-year from the block's triads (PyTensor twin of ``DurationArrays.delta_shared``)."""
+    import pytensor.tensor as pt
+
+    dur = design.duration
+    tau = _model_tau(design) if tau is None else tau
+    S = pt.zeros(len(dur.s_keys))[dur.tri_s].inc(tau[dur.tri_ji] * tau[dur.tri_jk])
+    return (S[dur.s_now] - S[dur.s_prev]) / dur.dS_scale
 
 
 def draw_duration_outcomes(design, spec: ModelSpec, values: dict[str, float | np.ndarray], seed: int) -> np.ndarray:

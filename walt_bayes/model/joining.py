@@ -30,6 +30,21 @@ Data
 
 The block shares no data with the other blocks; it is part of the one joint
 posterior only.
+
+Case control and cross-validation
+---------------------------------
+The block is built from the **whole** panel even when case control keeps only
+politically relevant dyad-years for blocks 1-2 (:mod:`walt_bayes.model.casecontrol`).
+That is deliberate: its unit is a state entering a war, not a dyad-year, so
+dyad relevance is no criterion for it; the whole panel only decides which
+states and years are in scope (global panel).  With the default relevance
+criteria restricting it would change nothing (every state has a dyad with a
+major power every year), but a spec without ``major`` among them would lose
+the joiners whose state has no contiguous or rival dyad.  Case-control sampling of zeros concerns
+the rare dyadic outcomes of blocks 1-2; the joiners are few and all kept.
+Leave-future-out refits keep the joiners that joined before the cutoff
+(:meth:`JoiningArrays.before`); the block's only parameter, ``join_winner``, is
+shared with no alliance term, so it cannot change an alliance elpd.
 """
 
 from __future__ import annotations
@@ -82,6 +97,14 @@ class JoiningArrays:
         })
         out.attrs["joining"] = json.dumps(self.meta)
         return out
+
+    def before(self, cutoff: int) -> JoiningArrays:
+        """Joiners that joined before ``cutoff`` (leave-future-out training data)."""
+        keep = self.keys["year"].to_numpy() < int(cutoff)
+        return JoiningArrays(
+            keys=self.keys.loc[keep].reset_index(drop=True), y=self.y[keep], chance=self.chance[keep],
+            uncertain=self.uncertain[keep], meta=dict(self.meta),
+        )
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> JoiningArrays | None:
