@@ -20,6 +20,7 @@ from typing import Annotated
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from walt_bayes.errors import WaltError
@@ -142,7 +143,7 @@ def fit(
         result.summary.to_csv(tmp / "summary.csv")
     wall = time.perf_counter() - t0
     for note in result.design.notes:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
     cc = result.design.case_control
     if cc.get("used"):
         console.print(
@@ -178,18 +179,25 @@ def _fmt(x: float, digits: int = 2) -> str:
 
 def _print_summary(summary) -> None:
     table = Table(title="Posterior summary (94% HDI)")
-    for col in ("parameter", "mean", "sd", "hdi low", "hdi high", "ess bulk", "ess tail", "r_hat"):
-        table.add_column(col, justify="right" if col != "parameter" else "left")
+    # Names fold rather than truncate (gamma_shared vs gamma_shared_x_strength); numbers stay whole.
+    table.add_column("parameter", justify="left", overflow="fold")
+    for col in ("mean", "sd", "hdi low", "hdi high", "ess bulk", "ess tail", "r_hat"):
+        table.add_column(col, justify="right", no_wrap=True)
     for name, row in summary.iterrows():
         lo = row.filter(like="lb").iloc[0]
         hi = row.filter(like="ub").iloc[0]
         rhat = float(row["r_hat"])
         style = "red" if rhat > 1.01 or float(row["ess_bulk"]) < 400 else ""
         table.add_row(
-            str(name), _fmt(row["mean"]), _fmt(row["sd"]), _fmt(lo), _fmt(hi),
+            escape(str(name)), _fmt(row["mean"]), _fmt(row["sd"]), _fmt(lo), _fmt(hi),
             f"{float(row['ess_bulk']):.0f}", f"{float(row['ess_tail']):.0f}", f"{rhat:.3f}", style=style,
         )
-    console.print(table)
+    out = console
+    if not console.is_terminal:
+        # A pipe or log file has no width to respect (Rich assumes 80 columns): one line per row.
+        longest = max((len(str(n)) for n in summary.index), default=10)
+        out = Console(width=max(console.width, longest + 76), file=console.file)
+    out.print(table)
 
 
 def _print_convergence(conv) -> None:
@@ -198,10 +206,11 @@ def _print_convergence(conv) -> None:
         f"({conv.worst_ess}), min tail ESS {conv.min_ess_tail:.0f}, divergences {conv.divergences} "
         f"({conv.chains} chains × {conv.draws} draws)"
     )
+    line = escape(line)  # parameter labels such as tau_beta[intent] are not markup
     if conv.ok:
         console.print(f"[green]converged:[/] {line}")
     else:
-        console.print(f"[bold red]WARNING — convergence checks failed:[/] {'; '.join(conv.problems)}")
+        console.print(f"[bold red]WARNING — convergence checks failed:[/] {escape('; '.join(conv.problems))}")
         console.print(f"[red]{line}[/]")
 
 
@@ -280,7 +289,7 @@ def hypotheses(
         for note in table.attrs.get("notes", []):
             print(f"- {note}")
         if failed:
-            print(f"- WARNING — the fit failed convergence checks: {'; '.join(conv['problems'])}")
+            print(f"- WARNING — the fit failed convergence checks: {escape('; '.join(conv['problems']))}")
         return
     out = Table(title=title)
     for col in ("id", "verdict", "pred.", "mean", "94% HDI", "P(dir)", "BF10", "statement / quantity / reason"):
@@ -302,9 +311,9 @@ def hypotheses(
             side.add_row(*[fmt(v) if isinstance(v, float) else str(v) for v in r.tolist()])
         console.print(side)
     for note in table.attrs.get("notes", []):
-        console.print(f"[dim]{note}[/]")
+        console.print(f"[dim]{escape(note)}[/]")
     if failed:
-        console.print(f"[bold red]WARNING — the fit failed convergence checks:[/] {'; '.join(conv['problems'])}")
+        console.print(f"[bold red]WARNING — the fit failed convergence checks:[/] {escape('; '.join(conv['problems']))}")
 
 
 # ---------------------------------------------------------------------- simulate

@@ -103,7 +103,7 @@ def sbc_command(
         f"{len(result.uniformity)} parameters)[/]"
     )
     for note in result.notes:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
     bad = result.uniformity[~result.uniformity["uniform"]]
     if len(bad):
         console.print(

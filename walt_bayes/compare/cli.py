@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 
 class Method(StrEnum):
@@ -139,11 +140,11 @@ def compare_command(
     schemes = dict.fromkeys(f"{r['variant']}: {r['scheme']}" for _, r in table.iterrows())
     if len({s.split(": ", 1)[1] for s in schemes}) > 1:
         for s in schemes:
-            console.print(f"[dim]scheme — {s}[/]")
+            console.print(f"[dim]scheme — {escape(s)}[/]")
     for note in table.attrs.get("notes", []):
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(note)}[/]")
     for warning in table.attrs.get("warnings", []):
-        console.print(f"[bold red]WARNING:[/] {warning}")
+        console.print(f"[bold red]WARNING:[/] {escape(warning)}")
     console.print(
         f"wall time {wall:.1f} s; table [bold]{out / 'compare.csv'}[/], "
         f"plot [bold]{out / 'compare.png'}[/]"

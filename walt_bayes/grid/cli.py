@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from walt_bayes.grid.executor import SCHEDULER_HELP
 
@@ -75,7 +76,7 @@ def grid_command(
         Console(width=170, file=console.file).print(view)
     failed = table[table["status"] == "failed"]
     for _, r in failed.iterrows():
-        console.print(f"[bold red]failed:[/] {r['cell']}: {r['error']}", highlight=False)
+        console.print(f"[bold red]failed:[/] {escape(str(r['cell']))}: {escape(str(r['error']))}", highlight=False)
     flagged = table[table["psense_flagged"].fillna("").astype(str) != ""]
     for _, r in flagged.iterrows():
         n_flag = len(str(r["psense_flagged"]).split(") ")) if r["psense_flagged"] else 0

@@ -286,4 +286,6 @@ def _alliance_likelihood(design: Design, p: dict, tau, keep_latent: bool) -> dic
     if design.ally_cc_offset is not None and np.any(design.ally_cc_offset != 0):
         eta = eta + design.ally_cc_offset  # case-control correction (likelihood only; casecontrol)
     pm.Bernoulli("alliance", logit_p=eta, observed=design.ally_y, dims="ally_obs")
+    if tau is not None:
+        latent["tau"] = tau  # block 3's ΔS reuses these threat probabilities
     return latent

@@ -101,6 +101,9 @@ def _forest(trees, names: list[str], title: str, height: float) -> Figure:
     if isinstance(trees, dict):
         pc.add_legend("model", title="fit")
     fig = _figure(pc)
+    # The label column needs no axis of its own ("variable" under the names says nothing).
+    fig.axes[0].set_xlabel("")
+    fig.axes[0].axis("off")
     for ax in fig.axes[1:]:
         ax.axvline(0, color=GREY, ls="--", lw=1)
     fig.suptitle(title)
