@@ -192,12 +192,15 @@ def _print_summary(summary) -> None:
             escape(str(name)), _fmt(row["mean"]), _fmt(row["sd"]), _fmt(lo), _fmt(hi),
             f"{float(row['ess_bulk']):.0f}", f"{float(row['ess_tail']):.0f}", f"{rhat:.3f}", style=style,
         )
-    out = console
-    if not console.is_terminal:
-        # A pipe or log file has no width to respect (Rich assumes 80 columns): one line per row.
-        longest = max((len(str(n)) for n in summary.index), default=10)
-        out = Console(width=max(console.width, longest + 76), file=console.file)
-    out.print(table)
+    longest = max((len(str(n)) for n in summary.index), default=10)
+    _wide_console(longest + 76).print(table)
+
+
+def _wide_console(width: int) -> Console:
+    """``console``, or for a pipe or log file (no width to respect; Rich assumes 80 columns) one ``width`` wide."""
+    if console.is_terminal:
+        return console
+    return Console(width=max(console.width, width), file=console.file)
 
 
 def _print_convergence(conv) -> None:
@@ -289,27 +292,29 @@ def hypotheses(
         for note in table.attrs.get("notes", []):
             print(f"- {note}")
         if failed:
-            print(f"- WARNING — the fit failed convergence checks: {escape('; '.join(conv['problems']))}")
+            print(f"- WARNING — the fit failed convergence checks: {'; '.join(conv['problems'])}")
         return
     out = Table(title=title)
-    for col in ("id", "verdict", "pred.", "mean", "94% HDI", "P(dir)", "BF10", "statement / quantity / reason"):
-        out.add_column(col)
+    for col in ("id", "verdict", "pred.", "mean", "94% HDI", "P(dir)", "BF10"):
+        out.add_column(col, no_wrap=True)
+    out.add_column("statement / quantity / reason", ratio=1, min_width=30)
     colours = {"supported": "green", "contradicted": "red", "practically null": "yellow"}
     for _, r in table.iterrows():
         hdi = "—" if math.isnan(r["hdi_low"]) else f"[{fmt(r['hdi_low'])}, {fmt(r['hdi_high'])}]"
         verdict = f"[{colours.get(r['verdict'], 'white')}]{r['verdict']}[/]"
         out.add_row(
             r["id"], verdict, r["direction"], fmt(r["mean"]), hdi, fmt(r["p_direction"], 3),
-            fmt(r["bayes_factor"], 2), described(r),
+            fmt(r["bayes_factor"], 2), escape(described(r)),
         )
-    console.print(out)
+    wide = _wide_console(150)
+    wide.print(out)
     if not pairs.empty:
         side = Table(title="Balancing vs bandwagoning, side by side")
         for col in pairs.columns:
             side.add_column(col)
         for _, r in pairs.iterrows():
-            side.add_row(*[fmt(v) if isinstance(v, float) else str(v) for v in r.tolist()])
-        console.print(side)
+            side.add_row(*[fmt(v) if isinstance(v, float) else escape(str(v)) for v in r.tolist()])
+        wide.print(side)
     for note in table.attrs.get("notes", []):
         console.print(f"[dim]{escape(note)}[/]")
     if failed:
