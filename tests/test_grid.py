@@ -16,7 +16,7 @@ import pytest
 import xarray as xr
 
 from walt_bayes.errors import WaltError
-from walt_bayes.grid.executor import Executor, parse_scheduler
+from walt_bayes.grid.executor import Executor, available_cores, can_fork, parse_scheduler
 from walt_bayes.grid.gridfile import GridError, dumps_toml, load_grid, scaled_spec
 from walt_bayes.spec import load_spec, parse_spec
 
@@ -131,7 +131,7 @@ def test_serial_executor_reports_failures_and_goes_on():
     assert out["a"].ok and out["a"].value == "serial" and out["c"].value == "processes"
     assert not out["b"].ok and out["b"].error.startswith("WaltError:") and "bogus" in out["b"].error
     assert [o.key for o in seen] == ["a", "b", "c"]
-    assert ex.cores_per_task == (os.cpu_count() or 1)
+    assert ex.cores_per_task == available_cores()
 
 
 def test_local_cluster_executor_pins_threads_and_reports_failures():
@@ -147,6 +147,50 @@ def test_local_cluster_executor_pins_threads_and_reports_failures():
     assert len(env) == 2 and all(
         v == {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"} for v in env.values()
     )
+
+
+#: Set by the test below after this module was imported: only a forked worker can see the new value.
+_PROBE = "as imported"
+
+
+def _read_probe(_task) -> tuple[str, int]:
+    return _PROBE, os.getpid()
+
+
+def _numba_dot(_task) -> float:
+    """Compile and run numba code in the worker (a numba loaded before the fork must keep working)."""
+    import numba
+
+    return float(numba.njit(lambda a: np.dot(a, a))(np.ones(3)))
+
+
+@pytest.mark.skipif(not can_fork(), reason="local workers are forked on Linux only")
+@pytest.mark.timeout(300)  # a fork that deadlocked would hang: fail instead
+def test_forked_local_workers_inherit_this_process_and_stay_pinned(monkeypatch):
+    """fork=True: workers start as copies of this process (what SBC's compile-once relies on)."""
+    import numba  # noqa: F401  (loaded here before the fork, as in SBC)
+
+    monkeypatch.setattr(sys.modules[__name__], "_PROBE", "set in the parent")
+    # The CLI's handlers (SIGTERM -> KeyboardInterrupt) are this process's, not the workers'.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        with Executor("processes", workers=2, fork=True) as ex:
+            assert ex.fork and ex.cores_per_task == 1
+            out = ex.map(_read_probe, {"a": 0, "b": 1})
+            dots = ex.map(_numba_dot, {"a": 0, "b": 1})
+            env = ex.client.run(lambda: os.environ.get("OMP_NUM_THREADS"))
+            term = ex.client.run(lambda: signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert all(o.ok and o.value[0] == "set in the parent" for o in out.values())
+    assert all(o.value[1] != os.getpid() for o in out.values())
+    assert set(env.values()) == {"1"}  # the nanny's environment still reaches forked workers
+    assert set(term.values()) == {True}
+    # A NUMBA_NUM_THREADS in the workers' environment other than the inherited pool's made numba raise.
+    assert all(o.ok and o.value == 3.0 for o in dots.values()), dots
+    # Never for other schedulers: a remote worker cannot be a copy of this process.
+    assert not Executor("serial", fork=True).fork
+    assert not Executor("tcp://127.0.0.1:8786", fork=True).fork
 
 
 # --------------------------------------------------------------- a grid, serially

@@ -114,6 +114,32 @@ def test_sbc_tiny_writes_ranks_tests_and_plots(tmp_path):
     pd.testing.assert_frame_equal(again.ranks, res.ranks)
 
 
+def test_reused_compiled_model_gives_the_draws_of_a_fresh_compile():
+    """A replication sampled on a model compiled for another one's outcomes (swapped in) = compiled for its own."""
+    import nutpie
+
+    from walt_bayes.calibrate import sbc
+
+    setup = prepare("null", SBCSettings(reps=3, seed=4, **TINY))
+    tasks = list(sbc.rep_tasks(setup).values())
+    assert not np.array_equal(tasks[0]["outcomes"]["alliance"], tasks[2]["outcomes"]["alliance"])
+    reused, _ = sbc.compile_model(tasks[0])
+    fresh, _ = sbc.compile_model(tasks[2])
+    data = {f"sbc_obs_{n}": y for n, y in tasks[2]["outcomes"].items()}
+    kwargs = {"draws": 40, "tune": 40, "chains": 2, "cores": 1, "seed": tasks[2]["seed"]}
+    a = nutpie.sample(reused.with_data(**data), progress_bar=False, **kwargs)["posterior"]
+    b = nutpie.sample(fresh, progress_bar=False, **kwargs)["posterior"]
+    c = nutpie.sample(reused, progress_bar=False, **kwargs)["posterior"]  # replication 0's data
+    for var in ("mu_alpha", "sigma_dyad"):
+        np.testing.assert_array_equal(a[var].values, b[var].values)
+    assert not np.array_equal(a["mu_alpha"].values, c["mu_alpha"].values)
+    # run_rep compiles once per process and records where its time went.
+    sbc._COMPILED.clear()
+    first, second = sbc.run_rep(tasks[0]), sbc.run_rep(tasks[1])
+    assert first["compile_s"] > 0 and second["compile_s"] == 0
+    assert second["sample_s"] > 0 and second["wall_s"] >= second["sample_s"]
+
+
 def _misspecified_null():
     """The null variant fitted with an intercept prior far from the one that generated the data."""
     raw = tomllib.loads(load_spec("null").source_text)
@@ -135,12 +161,24 @@ def test_sbc_flags_a_misspecified_fit():
 
 
 @pytest.mark.slow
-def test_sbc_on_a_local_cluster_matches_serial():
+@pytest.mark.timeout(900)  # a forked worker that deadlocked would hang: fail instead
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "spawned"])
+def test_sbc_on_a_local_cluster_matches_serial(fork):
+    from walt_bayes.calibrate import sbc
+
     settings = SBCSettings(reps=6, seed=8, **TINY)
     serial = run_sbc("null", settings, None, scheduler="serial", progress=False)
-    dask = run_sbc("null", settings, None, scheduler="processes", workers=2, progress=False)
+    sbc._COMPILED.clear()  # forked workers must get the model compiled by run_sbc itself
+    dask = run_sbc(
+        "null", settings, None, scheduler="processes", workers=2, fork=fork, progress=False
+    )
     pd.testing.assert_frame_equal(dask.ranks, serial.ranks)
     pd.testing.assert_frame_equal(dask.uniformity, serial.uniformity)
+    assert dask.reps["pid"].nunique() == 2
+    if fork:  # the workers inherited the compiled model: none compiled it again
+        assert dask.times["compile_s"] > 0 and (dask.reps["compile_s"] == 0).all()
+    else:  # spawned workers compile once each, on their first replication
+        assert "compile_s" not in dask.times and (dask.reps["compile_s"] > 0).sum() == 2
 
 
 @pytest.mark.slow

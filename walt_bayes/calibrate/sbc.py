@@ -34,12 +34,25 @@ compile with the same seed.  Replications run through
 :class:`walt_bayes.grid.executor.Executor` (serial, a local Dask cluster, or a
 Dask scheduler): each replication has its own integer seed, so the results do
 not depend on where or in which order it ran.
+
+Where the fixed time goes (small configuration, 2 cores): importing PyMC,
+nutpie and ArviZ (~6 s), simulating and drawing the prior (~2 s) and compiling
+the model for nutpie (~6–14 s, mostly numba compiling nutpie's C callbacks,
+which it cannot cache on disk) against ~2–3 s per replication.  Every process
+that samples needs the imports and the compiled model, so for a local cluster
+this process compiles first and then *forks* the workers
+(``Executor(fork=True)``): they inherit both instead of paying for them again
+side by side on the same cores.  Remote workers (``tcp://``) import while this
+process draws from the prior and compile on their first replication.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +70,10 @@ ALPHA = 0.05
 QUICK_COMPILE = {"mode": "FAST_COMPILE"}
 #: Compiled models kept per process (one per SBC configuration).
 _COMPILED: dict[str, tuple] = {}
+#: Held while compiling, so that two threads of one process never compile the same model twice.
+_COMPILE_LOCK = threading.Lock()
+#: Modules a replication needs: imported by remote workers while this process prepares.
+REP_MODULES = ["walt_bayes.calibrate.sbc", "walt_bayes.model.build", "nutpie", "arviz"]
 
 
 @dataclass(frozen=True)
@@ -271,16 +288,26 @@ def rank_of(draws: np.ndarray, truth: float, n_ranks: int) -> int:
     return int(np.sum(flat[thin_index(flat.size, n_ranks)] < truth))
 
 
-def _compiled(task: dict):
-    """The nutpie model of this configuration, compiled once per process (outcomes as shared data)."""
+def compile_model(task: dict):
+    """Compile the nutpie model of a replication's configuration, with the outcomes as shared data.
+
+    Parameters
+    ----------
+    task : dict
+        A task of :func:`rep_tasks`; its outcomes are only the shared variables'
+        first values (every replication swaps its own in with ``with_data``).
+
+    Returns
+    -------
+    tuple
+        ``(nutpie CompiledPyMCModel, ModelSpec)``.
+    """
     import nutpie
     import pymc as pm
     import pytensor
 
     from walt_bayes.model.build import build_model
 
-    if task["key"] in _COMPILED:
-        return _COMPILED[task["key"]]
     spec = parse_spec(task["fit_spec"], source=task["fit_spec_source"])
     model = build_model(task["design"], spec)
     shared = {
@@ -288,10 +315,35 @@ def _compiled(task: dict):
         for name, y in task["outcomes"].items()
     }
     model = pm.observe(model, shared)
-    compiled = nutpie.compile_pymc_model(model)
-    _COMPILED.clear()  # one configuration at a time
-    _COMPILED[task["key"]] = (compiled, spec)
-    return _COMPILED[task["key"]]
+    return nutpie.compile_pymc_model(model), spec
+
+
+def _compiled(task: dict):
+    """The nutpie model of this configuration, compiled once per process (see :func:`compile_model`)."""
+    with _COMPILE_LOCK:
+        if task["key"] not in _COMPILED:
+            compiled = compile_model(task)
+            _COMPILED.clear()  # one configuration at a time
+            _COMPILED[task["key"]] = compiled
+        return _COMPILED[task["key"]]
+
+
+def precompile(tasks: dict[str, dict]) -> float:
+    """Compile the replications' model in this process (before local workers are forked from it).
+
+    Returns
+    -------
+    float
+        Seconds spent compiling (0 when this process had the model already).
+    """
+    from walt_bayes.grid.executor import one_line
+
+    t0 = time.perf_counter()
+    try:
+        _compiled(next(iter(tasks.values())))
+    except Exception as err:  # every replication would fail the same way
+        raise WaltError(f"sbc: cannot compile the fitted model ({one_line(err)})") from err
+    return round(time.perf_counter() - t0, 2)
 
 
 def run_rep(task: dict) -> dict:
@@ -302,7 +354,9 @@ def run_rep(task: dict) -> dict:
     dict
         ``rep``, ``seed``, ``ranks`` / ``post_mean`` / ``post_sd`` (by parameter label)
         and the replication's convergence: ``max_rhat``, ``worst_rhat``,
-        ``min_ess_bulk``, ``divergences``, ``wall_s``.
+        ``min_ess_bulk``, ``divergences``, ``wall_s`` and where that time went:
+        ``compile_s`` (0 unless this process had to compile the model),
+        ``sample_s``, ``post_s`` (ranks and diagnostics), and the process ``pid``.
     """
     import arviz as az
     import nutpie
@@ -312,6 +366,7 @@ def run_rep(task: dict) -> dict:
     pin_threads(task["cores"])
     t0 = time.perf_counter()
     compiled, spec = _compiled(task)
+    t_compiled = time.perf_counter()
     data = {f"sbc_obs_{name}": np.asarray(y) for name, y in task["outcomes"].items()}
     adaptation = (
         spec.sampler.adaptation if spec.sampler.adaptation in ("diag", "low_rank") else "diag"
@@ -327,6 +382,7 @@ def run_rep(task: dict) -> dict:
         target_accept=spec.sampler.target_accept,
         adaptation=adaptation,
     )
+    t_sampled = time.perf_counter()
     post = trace["posterior"].to_dataset()
     labels = named_labels(post)
     ranks, mean, sd = {}, {}, {}
@@ -354,6 +410,11 @@ def run_rep(task: dict) -> dict:
         "min_ess_bulk": min(ess_by.values()),
         "divergences": int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0,
         "wall_s": round(time.perf_counter() - t0, 2),
+        # Where the replication's time went (compile_s > 0: this process compiled the model first).
+        "compile_s": round(t_compiled - t0, 2),
+        "sample_s": round(t_sampled - t_compiled, 2),
+        "post_s": round(time.perf_counter() - t_sampled, 2),
+        "pid": os.getpid(),
     }
 
 
@@ -438,6 +499,9 @@ class SBCResult:
     settings: SBCSettings
     notes: list[str]
     files: dict[str, Path] = field(default_factory=dict)
+    #: Wall seconds of the run's stages in this process: ``prepare_s``, ``compile_s``
+    #: (absent when the workers compile), ``start_s`` (cluster start), ``reps_s``.
+    times: dict[str, float] = field(default_factory=dict)
 
 
 def run_sbc(
@@ -449,6 +513,7 @@ def run_sbc(
     workers: int | None = None,
     fit_spec: str | ModelSpec | None = None,
     cores: int | None = None,
+    fork: bool = True,
     progress: bool = True,
     console=None,
 ) -> SBCResult:
@@ -471,6 +536,10 @@ def run_sbc(
         Fit with another spec than the generating one (a mis-specification check).
     cores : int, optional
         Cores per replication (nutpie threads; default: every core in serial mode, 1 on Dask).
+    fork : bool
+        Compile here and fork the workers of a local cluster from this process
+        (default; see the module docstring).  ``False``: spawn bare workers that
+        import and compile for themselves (the way remote workers must).
     progress : bool
         Show a progress bar.
     console : rich.console.Console, optional
@@ -484,11 +553,24 @@ def run_sbc(
 
     from walt_bayes.grid.executor import Executor
 
-    with Executor(scheduler, workers=workers, cores_per_task=cores) as ex:
-        # Workers import PyMC/nutpie while this process simulates and draws from the prior.
-        ex.warm(["walt_bayes.calibrate.sbc", "walt_bayes.model.build", "nutpie", "arviz"])
+    # Not ``with Executor(...)``: that starts a local cluster at once, before the
+    # compile that its forked workers are to inherit (:meth:`Executor.start` below).
+    with contextlib.closing(
+        Executor(scheduler, workers=workers, cores_per_task=cores, fork=fork)
+    ) as ex:
+        remote = not ex.serial and not ex.fork
+        if remote:
+            # Workers that cannot be forked from here import PyMC/nutpie while this
+            # process simulates and draws from the prior; they compile on their first task.
+            ex.warm(REP_MODULES)
+        t0 = time.perf_counter()
         setup = prepare(spec, settings, fit_spec)
         tasks = rep_tasks(setup, cores=ex.cores_per_task)
+        times = {"prepare_s": round(time.perf_counter() - t0, 2)}
+        if not remote:
+            # Serially the first replication would compile anyway; for a local cluster
+            # this is the one compile, inherited by the workers forked below.
+            times["compile_s"] = precompile(tasks)
         columns = [
             TextColumn("{task.description}"),
             BarColumn(),
@@ -496,10 +578,15 @@ def run_sbc(
             TimeElapsedColumn(),
         ]
         with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
+            t0 = time.perf_counter()
             ex.start(len(tasks))
+            times["start_s"] = round(time.perf_counter() - t0, 2)
             job = bar.add_task(f"SBC replications ({ex.describe()})", total=len(tasks))
+            t0 = time.perf_counter()
             outcomes = ex.map(run_rep, tasks, on_done=lambda o: bar.advance(job))
+            times["reps_s"] = round(time.perf_counter() - t0, 2)
     result = assemble(setup, outcomes)
+    result.times = times
     if out is not None:
         result.files = write_sbc(result, setup, Path(out))
     return result
@@ -526,6 +613,7 @@ def assemble(setup: SBCSetup, outcomes: dict) -> SBCResult:
                 "min_ess_bulk": v["min_ess_bulk"],
                 "divergences": v["divergences"],
                 "wall_s": v["wall_s"],
+                **{k: v.get(k) for k in ("compile_s", "sample_s", "post_s", "pid")},
             }
         )
         for p in setup.parameters:
@@ -614,7 +702,10 @@ def write_sbc(result: SBCResult, setup: SBCSetup, out: Path) -> dict[str, Path]:
     tree.attrs.update({k: json.dumps(v) if not isinstance(v, str) else v for k, v in meta.items()})
     with atomic_path(files["sbc.nc"], suffix=".nc") as tmp:
         tree.to_netcdf(tmp, engine="h5netcdf")
-    summary = meta | {"uniformity": result.uniformity.to_dict(orient="records")}
+    summary = meta | {
+        "uniformity": result.uniformity.to_dict(orient="records"),
+        "times": result.times,
+    }
     with atomic_path(files["sbc.json"]) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=float))
     files["sbc_ranks.png"] = plot_rank_histograms(

@@ -8,6 +8,12 @@ One small helper shared by ``walt-bayes grid``, ``walt-bayes sbc`` and
 ``processes``
     A ``dask.distributed.LocalCluster`` of worker *processes* on this machine, one
     thread each (``threads_per_worker=1``), started and stopped around the work.
+    With ``fork=True`` (Linux) the workers are forked from this process instead
+    of spawned: they start with everything this process has imported and cached
+    (for SBC: PyMC, nutpie and the compiled model), which would otherwise cost
+    every worker the same seconds of imports and compilation again.  A worker
+    that dies and is replaced later is spawned bare (tasks must not rely on the
+    inherited state, only profit from it).
 ``tcp://HOST:PORT``
     An existing Dask scheduler (its workers must have walt-bayes installed and
     read/write access to the same paths as this process).
@@ -32,9 +38,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
+import signal
 import sys
 import uuid
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -102,9 +111,81 @@ def pin_threads(cores: int = 1) -> None:
             numba.set_num_threads(max(1, min(cores, numba.config.NUMBA_NUM_THREADS)))
 
 
-def worker_env() -> dict[str, str]:
-    """Environment for local worker processes: :data:`PIN_ENV` plus the caches set here."""
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. under ``taskset``; else the machine's)."""
+    with contextlib.suppress(AttributeError, OSError):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    """Whether local workers may be forked: Linux only (macOS system libraries are not fork-safe)."""
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+#: True while :func:`_start_method` forks workers; a child inherits the value of its fork.
+_FORKING_WORKERS = False
+
+
+def _default_signals_in_forked_worker() -> None:
+    """After every fork: in a forked worker, Python's default SIGINT/SIGTERM handling.
+
+    A spawned worker starts with it; a forked one would inherit this process's
+    handlers (the CLI's turn SIGTERM into ``KeyboardInterrupt`` and mark the
+    process as interrupted), which are not the worker's to run.
+    """
+    if _FORKING_WORKERS:
+        with contextlib.suppress(ValueError):  # only the main thread may set handlers
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_default_signals_in_forked_worker)
+
+
+@contextlib.contextmanager
+def _start_method(fork: bool):
+    """Have Dask nannies started inside this block fork their worker (else: Dask's default, spawn).
+
+    The setting is read when a nanny starts its worker process, so a worker that
+    is replaced after this block (it died) is spawned bare, which is always safe.
+    """
+    global _FORKING_WORKERS
+    if not fork:
+        yield
+        return
+    import dask
+
+    with (
+        dask.config.set({"distributed.worker.multiprocessing-method": "fork"}),
+        warnings.catch_warnings(),
+    ):
+        # Python 3.12 warns on fork() from a process with threads (Dask's event loop
+        # thread here).  The child only runs Dask's worker bootstrap and tasks; this
+        # process holds no lock the child needs while it forks (no compile, no sampling).
+        warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks.*")
+        _FORKING_WORKERS = True
+        try:
+            yield
+        finally:
+            _FORKING_WORKERS = False
+
+
+def worker_env(forked: bool = False) -> dict[str, str]:
+    """Environment for local worker processes: :data:`PIN_ENV` plus the caches set here.
+
+    Parameters
+    ----------
+    forked : bool
+        For workers forked from this process.  Once numba is loaded here, they
+        inherit its thread count, and a different ``NUMBA_NUM_THREADS`` in their
+        environment makes numba raise on its next use (it re-reads the variable),
+        inside compiled model code too; :func:`pin_threads` limits their pool instead.
+    """
     env = dict(PIN_ENV)
+    if forked and "numba" in sys.modules:
+        del env["NUMBA_NUM_THREADS"]
     env.update({k: os.environ[k] for k in FORWARDED_ENV if k in os.environ})
     return env
 
@@ -120,6 +201,10 @@ class Executor:
         Worker processes of a local cluster (default: the cores, at most the tasks).
     cores_per_task : int, optional
         Cores each task may use (default 1 on Dask, every core in serial mode).
+    fork : bool
+        Start the workers of a local cluster by forking this process (see the
+        module docstring); ignored for ``serial`` and ``tcp://`` and where the
+        platform has no safe ``fork``.
 
     Use as a context manager::
 
@@ -132,8 +217,10 @@ class Executor:
         scheduler: str = "serial",
         workers: int | None = None,
         cores_per_task: int | None = None,
+        fork: bool = False,
     ):
         self.scheduler = parse_scheduler(scheduler)
+        self.fork = fork and self.scheduler == "processes" and can_fork()
         if workers is not None and workers < 1:
             raise WaltError(f"--workers {workers}: need at least one worker")
         self.workers = workers
@@ -149,7 +236,7 @@ class Executor:
     def cores_per_task(self) -> int:
         if self._cores is not None:
             return int(self._cores)
-        return (os.cpu_count() or 1) if self.serial else 1
+        return available_cores() if self.serial else 1
 
     def describe(self) -> str:
         """One phrase for progress messages."""
@@ -172,16 +259,18 @@ class Executor:
         from distributed import Client, LocalCluster
 
         if self.scheduler == "processes":
-            n = self.workers or max(1, min(os.cpu_count() or 1, n_tasks or os.cpu_count() or 1))
-            self._cluster = LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                env=worker_env(),
-                silence_logs=logging.CRITICAL,  # failures are reported per task
-            )
+            cores = available_cores()
+            n = self.workers or max(1, min(cores, n_tasks or cores))
+            with _start_method(self.fork):
+                self._cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    env=worker_env(forked=self.fork),
+                    silence_logs=logging.CRITICAL,  # failures are reported per task
+                )
             self.client = Client(self._cluster)
         else:
             try:
@@ -303,6 +392,8 @@ __all__ = [
     "SCHEDULER_HELP",
     "Executor",
     "Outcome",
+    "available_cores",
+    "can_fork",
     "one_line",
     "parse_scheduler",
     "pin_threads",
