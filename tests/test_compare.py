@@ -365,3 +365,23 @@ def test_kfold_refits_do_not_see_the_held_out_dyads_spells(me_blocks):
     for r in rows:
         assert (lo[r], hi[r], keys["year"].iat[r]) not in trained
         assert (lo[r], hi[r], keys["year"].iat[r] - 1) not in trained
+
+
+def test_refuses_to_rank_an_onset_model_beside_status_models():
+    """full's alliance block models onset (its duration block the rest): not comparable with status fits."""
+    from types import SimpleNamespace
+
+    from walt_bayes.compare.runs import alliance_rows, check_comparable
+    from walt_bayes.spec import load_spec
+
+    full, bot = load_spec("full"), load_spec("balance_of_threat")
+    assert alliance_rows(full) == "onset (duration block)" and alliance_rows(bot) == "all"
+    keys = pd.DataFrame({"ccode1": [2, 2], "ccode2": [365, 365], "year": [1960, 1961]})
+
+    def run(label, spec):
+        return SimpleNamespace(label=label, spec=spec, data_sha256="a" * 64, data_name="d",
+                               keys=keys, y=np.array([0, 1]))
+
+    check_comparable([run("bot", bot), run("bot2", bot)])  # same rows: fine
+    with pytest.raises(CompareError, match=r"full \(outcome=ally, directed=False, rows=onset \(duration block\)\)"):
+        check_comparable([run("bot", bot), run("full", full)])

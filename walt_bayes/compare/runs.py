@@ -156,11 +156,11 @@ def check_comparable(runs: list[Run]) -> None:
     outcome: dict[tuple, list[Run]] = {}
     for r in runs:
         a = r.spec.alliance
-        outcome.setdefault((a.outcome, a.directed, a.onset), []).append(r)
+        outcome.setdefault((a.outcome, a.directed, alliance_rows(r.spec)), []).append(r)
     if len(outcome) > 1:
         parts = [
-            f"{_describe(group)} (outcome={o}, directed={d}, onset={on})"
-            for (o, d, on), group in outcome.items()
+            f"{_describe(group)} (outcome={o}, directed={d}, rows={rows})"
+            for (o, d, rows), group in outcome.items()
         ]
         raise CompareError(
             "cannot compare fits of different alliance outcomes: " + " vs ".join(parts)
@@ -180,6 +180,22 @@ def check_comparable(runs: list[Run]) -> None:
                 "the "
                 "dyad-years they share (fits made on different data)"
             )
+
+
+def alliance_rows(spec) -> str:
+    """What the alliance block's rows are: ``"all"`` dyad-years (status), or ``"onset"`` only.
+
+    A fit whose duration block models the years after an allied year has onset rows
+    (:func:`walt_bayes.model.duration.block2_models_continuation`): its alliance
+    log-likelihood predicts alliance *formation*, and scoring it beside status models on
+    the dyad-years they share would rank a transition model against status models on
+    the rows where status models are weakest, not one theory against another.
+    """
+    from walt_bayes.model.duration import block2_models_continuation
+
+    if spec.alliance.onset:
+        return "onset"
+    return "onset (duration block)" if block2_models_continuation(spec) else "all"
 
 
 def common_rows(runs: list[Run]) -> tuple[pd.MultiIndex, dict[str, np.ndarray]]:

@@ -26,7 +26,6 @@ from walt_bayes.compare.kfold import GROUPS, FoldSettings, assign_folds, kfold_p
 from walt_bayes.compare.loo import K_THRESHOLD, MANY_BAD_K, elpd_data, loo_pointwise
 from walt_bayes.compare.runs import CompareError, common_rows, open_runs
 from walt_bayes.errors import WaltError
-from walt_bayes.model.duration import block2_models_continuation
 
 METHODS = ("loo", "kfold")
 #: Columns of the written table, in order (variant first).
@@ -148,13 +147,6 @@ def compare_runs(
         notes.append(
             f"compared on the {len(common):,} alliance dyad-years present in every fit "
             f"(fits have {', '.join(f'{k}: {v:,}' for k, v in n_all.items())})"
-        )
-    onset_only = [r.label for r in runs if block2_models_continuation(r.spec)]
-    if onset_only:
-        notes.append(
-            f"{', '.join(onset_only)}: the alliance block models onset only (a duration block models "
-            "the years after an allied year), so alliances are compared on dyad-years not allied "
-            "the year before"
         )
     if not finite.all():
         notes.append(
