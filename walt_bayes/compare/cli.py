@@ -55,8 +55,12 @@ def compare_command(
         int | None, typer.Option(min=1, help="Parallel chains per refit (default: all).")
     ] = None,
     jobs: Annotated[
-        int, typer.Option(min=1, help="Folds refitted at once in worker processes (kfold).")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Folds refitted at once in worker processes (kfold; default: one per core).",
+        ),
+    ] = None,
     reference: Annotated[
         str | None,
         typer.Option(help="Variant to take elpd differences against (default: the best)."),
@@ -92,6 +96,11 @@ def compare_command(
             f"each fold refit with {fold_chains} chains × {fold_draws} draws ({fold_tune} tuning), "
             f"cached in {out / 'folds'}"
         )
+    if jobs is None:
+        from walt_bayes.grid.executor import available_cores
+
+        # Compilation is single-threaded: folds side by side use both cores where one fold cannot.
+        jobs = available_cores() if method is Method.kfold else 1
     t0 = time.perf_counter()
     if scheduler is not None:
         from walt_bayes.grid.executor import parse_scheduler
