@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from test_duration import SMALL  # tests/ is on sys.path (rootdir-relative imports)
 
 from walt_bayes.compare import COLUMNS, CompareError, FoldSettings, compare_runs, read_table
 from walt_bayes.compare.kfold import assign_folds, restrict_to_years_before
@@ -286,25 +287,8 @@ def test_kfold_grouped_by_dyad_and_cache(null_pair, tmp_path, monkeypatch):
 
 
 # --------------------------------------------- held-out data and the duration/joining blocks
-BLOCKS_SPEC = """
-[model]
-name = "small_blocks"
-
-[threat]
-sources = ["power", "proximity", "intent"]
-group = "none"
-
-[alliance]
-terms = ["shared", "ideology"]
-controls = []
-group = "none"
-dyad_intercepts = false
-year_intercepts = false
-
-[duration]
-
-[joining]
-"""
+# The small duration spec of test_duration.py, with both extra blocks.
+BLOCKS_SPEC = SMALL + "\n[duration]\n\n[joining]\n"
 
 
 @pytest.fixture(scope="module")
