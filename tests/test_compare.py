@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import warnings
 
 import arviz as az
 import numpy as np
@@ -332,40 +333,220 @@ def test_kfold_refits_do_not_see_the_held_out_dyads_spells(me_blocks):
     keys = design.ally_keys
     lo = np.minimum(keys["ccode1"], keys["ccode2"]).to_numpy()
     hi = np.maximum(keys["ccode1"], keys["ccode2"]).to_numpy()
-    # Folds are dyads of alliance rows (a dyad allied throughout has none: it is never held out).
-    spell_dyads = set(zip(design.duration.keys["lo"], design.duration.keys["hi"], strict=True))
-    held = sorted(spell_dyads & set(zip(lo, hi, strict=True)))[::2]
-    test = np.flatnonzero([(a, b) in set(held) for a, b in zip(lo, hi, strict=True)])
-    train = np.setdiff1d(np.arange(len(keys)), test)
-    sub = training_design(design, train, test, "dyad").duration
-    left = set(zip(sub.keys["lo"], sub.keys["hi"], strict=True))
-    assert len(held) >= 5 and left and not left & set(held)
-    assert sub.n == sum((a, b) not in set(held) for a, b in zip(design.duration.keys["lo"],
-                                                                design.duration.keys["hi"], strict=True))
-    # Dyad-year folds: no spell-year of a held-out dyad-year (or of the year before it) is trained on.
+    dur = design.duration
+    # Held out: every row of some dyads with spells, by both blocks (a dyad allied throughout has
+    # continuing rows only: with the duration block joined it is held out too).
+    spell_dyads = sorted(set(zip(dur.keys["lo"], dur.keys["hi"], strict=True)))
+    held = set(spell_dyads[::2])
+    test = np.flatnonzero([(a, b) in held for a, b in zip(lo, hi, strict=True)])
+    test_dur = np.flatnonzero([(a, b) in held for a, b in zip(dur.keys["lo"], dur.keys["hi"], strict=True)])
+    sub = training_design(design, test, "dyad", test_dur)
+    left = set(zip(sub.duration.keys["lo"], sub.duration.keys["hi"], strict=True))
+    assert len(held) >= 5 and left and not left & held
+    assert sub.duration.n == dur.n - len(test_dur)
+    assert len(sub.ally_y) == len(keys) - len(test)
+    trained = set(zip(np.minimum(sub.ally_keys["ccode1"], sub.ally_keys["ccode2"]),
+                      np.maximum(sub.ally_keys["ccode1"], sub.ally_keys["ccode2"]), strict=True))
+    assert not trained & held
+    # A dyad with continuing rows only (no alliance row at all) is held out through block 3 alone.
+    only3 = sorted(set(spell_dyads) - set(zip(lo, hi, strict=True)))
+    if only3:
+        a, b = only3[0]
+        rows = np.flatnonzero((dur.keys["lo"] == a).to_numpy() & (dur.keys["hi"] == b).to_numpy())
+        sub = training_design(design, np.zeros(0, dtype=np.int64), "dyad", rows).duration
+        assert (a, b) not in set(zip(sub.keys["lo"], sub.keys["hi"], strict=True))
+    # Dyad-year folds: no spell-year of a held-out dyad-year (or of the year before it) is trained on,
+    # whichever block scores the held-out dyad-year.
     rows = np.arange(0, len(keys), 4)
-    sub = training_design(design, np.setdiff1d(np.arange(len(keys)), rows), rows, "none").duration
+    rows_dur = np.arange(1, dur.n, 4)
+    sub = training_design(design, rows, "none", rows_dur).duration
     trained = set(zip(sub.keys["lo"], sub.keys["hi"], sub.keys["year"], strict=True))
-    for r in rows:
-        assert (lo[r], hi[r], keys["year"].iat[r]) not in trained
-        assert (lo[r], hi[r], keys["year"].iat[r] - 1) not in trained
+    nxt = dur.outcome_keys()
+    outcomes = [(lo[r], hi[r], keys["year"].iat[r]) for r in rows]
+    outcomes += [(nxt["lo"].iat[r], nxt["hi"].iat[r], nxt["year"].iat[r]) for r in rows_dur]
+    for a, b, t in outcomes:
+        assert (a, b, t) not in trained and (a, b, t - 1) not in trained
+    assert 0 < sub.n < dur.n - len(rows_dur)
 
 
-def test_refuses_to_rank_an_onset_model_beside_status_models():
-    """full's alliance block models onset (its duration block the rest): not comparable with status fits."""
-    from types import SimpleNamespace
+# ------------------------------------------------ full (block 2 + block 3) beside status variants
+#: The small spec of test_duration.py with a duration block: full's structure (onset rows by block 2,
+#: continuing rows by block 3) on the simulated world the status fits above use.
+DURATION_SPEC = SMALL + "\n[duration]\ndrop_unavailable = true\n"
 
-    from walt_bayes.compare.runs import alliance_rows, check_comparable
+
+@pytest.fixture(scope="module")
+def duration_run_dir(sim_balancing, tmp_path_factory):
+    from walt_bayes.fit.run import fit_model
+    from walt_bayes.spec import parse_spec
+
+    result = fit_model(
+        sim_balancing.panel,
+        parse_spec(DURATION_SPEC, source="small+duration"),
+        data_name="sim",
+        data_sha256="0" * 64,
+        seed=5,
+        draws=100,
+        tune=100,
+        chains=2,
+        cores=2,
+        progressbar=False,
+    )
+    path = tmp_path_factory.mktemp("duration") / "small_duration" / "fit.nc"
+    save_fit(result.idata, path)
+    return path.parent
+
+
+def _bernoulli(eta, y):
+    """log p(y | logit eta), by hand."""
+    p = 1 / (1 + np.exp(-eta))
+    return np.log(p) if y == 1 else np.log1p(-p)
+
+
+def test_full_scores_every_dyad_year_by_block_2_or_block_3(duration_run_dir, compare_runs_dir, sim_balancing):
+    """Onset rows by block 2, continuing rows by block 3's spell-year of t - 1: hand-computed."""
+    from walt_bayes.compare.loo import joined_log_likelihood
+    from walt_bayes.hypotheses.effects import (
+        LatentOps,
+        alliance_eta,
+        model_draws,
+        stacked,
+        threat_tau,
+    )
+    from walt_bayes.model.duration import alliance_spells
+
+    run = open_run(duration_run_dir)
+    design = run.design()
+    dur = design.duration
+    n2 = len(design.ally_y)
+    assert run.joined and run.rows_kind == "all" and len(run.y) == n2 + dur.n
+    assert [s.var for s in run.segments] == ["alliance", "alliance_end"]
+    np.testing.assert_array_equal(run.y[n2:], 1 - dur.y)
+    # The status fit's rows: the joined keys are its dyad-years, with the same outcomes.
+    status = open_run(compare_runs_dir["null"])
+    y_status = pd.Series(status.y, index=status.index)
+    np.testing.assert_array_equal(y_status.reindex(run.index).to_numpy(), run.y)
+    allied = alliance_spells(sim_balancing.panel)
+    allied = set(zip(allied["lo"], allied["hi"], allied["year"], strict=True))
+    for (a, b, t), by3 in zip(run.index, np.arange(len(run.y)) >= n2, strict=True):
+        assert ((a, b, t - 1) in allied) == by3  # block 3 exactly where allied the year before
+
+    post = run.tree["posterior"].to_dataset()
+    d = model_draws(post, design, max_draws=None).values
+    tau = threat_tau(design, d)
+    ops = LatentOps(design)
+    eta2 = alliance_eta(design, d, ops.factors(ops.prepare(tau), set(design.term_latent) - {""}))
+    eta3 = stacked(post, "delta_0")[:, None] + stacked(post, "delta_log_duration")[:, None] * dur.log_duration
+    for t, term in enumerate(dur.terms):
+        eta3 = eta3 + stacked(post, f"delta_{term}")[:, None] * dur.X[:, t]
+    assert dur.threat_rise
+    eta3 = eta3 + stacked(post, "delta_threat_rise")[:, None] * dur.delta_shared(tau)
+    ll = joined_log_likelihood(run).stack(s=("chain", "draw")).transpose("s", "obs").values
+    y2 = design.ally_y
+    chosen = {
+        "onset (formed)": int(np.flatnonzero(y2 == 1)[0]),
+        "onset (not formed)": int(np.flatnonzero(y2 == 0)[0]),
+        "continuing (goes on)": n2 + int(np.flatnonzero(dur.y == 0)[0]),
+        "continuing (ends)": n2 + int(np.flatnonzero(dur.y == 1)[0]),
+    }
+    for what, row in chosen.items():
+        if row < n2:
+            expected = _bernoulli(eta2[:, row], run.y[row])
+        else:
+            expected = _bernoulli(eta3[:, row - n2], 1 - run.y[row])  # the event: ended = 1 - a[t]
+        np.testing.assert_allclose(ll[:, row], expected, rtol=2e-4, atol=1e-5, err_msg=what)
+    assert run.y[chosen["continuing (goes on)"]] == 1 and run.y[chosen["continuing (ends)"]] == 0
+
+
+def test_loo_ranks_full_beside_a_status_variant_on_the_same_rows(duration_run_dir, compare_runs_dir, tmp_path):
+    full_dir, null_dir = duration_run_dir, compare_runs_dir["null"]
+    table = compare_runs([null_dir, full_dir], method="loo", out=tmp_path / "out", progress=False)
+    assert set(table["variant"]) == {"null", "small_duration"}
+    assert table["weight"].sum() == pytest.approx(1.0, abs=1e-6)
+    full, status = open_run(full_dir), open_run(null_dir)
+    common = status.index.intersection(full.index)
+    assert (table["n_obs"] == len(common)).all() and 0 < len(common) < len(status.y)
+    rows = table.set_index("variant")["rows"]
+    assert rows["null"] == "all dyad-years (alliance)"
+    assert "continuing rows by block 3 (alliance_end)" in rows["small_duration"]
+    notes = table.attrs["notes"]
+    dropped = len(status.y) - len(common)
+    # Here: the first year of every dyad (66) and allied dyad-years of the second year, whose
+    # spell-year has no threat change (no t - 1): block 3 left it out.
+    assert any(n.startswith(f"{dropped} of the {len(status.y)} dyad-years of null are not scored by "
+                            "small_duration") and "first observed years" in n and "block 3 left out" in n
+               for n in notes), notes
+    assert any(n.startswith("rows scored: all dyad-years") for n in notes)
+    # full's elpd: PSIS-LOO of alliance and of alliance_end (ArviZ on each), summed over the rows kept.
+    tree = load_fit(full_dir)
+    ll = tree["log_likelihood"].to_dataset().astype("float64")
+    pieces = []
+    for var in ("alliance", "alliance_end"):
+        one = xr.DataTree.from_dict(
+            {"posterior": tree["posterior"].to_dataset(), "log_likelihood": xr.Dataset({var: ll[var]})}
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # high Pareto k: the same rows in both computations
+            pieces.append(az.loo(one, var_name=var, pointwise=True).elpd_i.values)
+    kept = full.index.isin(common)
+    expected = np.concatenate(pieces)[kept].sum()
+    assert table.set_index("variant").loc["small_duration", "elpd"] == pytest.approx(expected, rel=1e-9)
+    written = read_table(tmp_path / "out")
+    assert list(written["rows"]) == list(table["rows"])
+
+
+def test_refuses_onset_only_fits_beside_status_fits(duration_run_dir, compare_runs_dir, tmp_path):
+    """Without a block 3 to join, a fit of onset rows predicts formation, not status: refused."""
+    from walt_bayes.compare.runs import alliance_rows
     from walt_bayes.spec import load_spec
 
-    full, bot = load_spec("full"), load_spec("balance_of_threat")
-    assert alliance_rows(full) == "onset (duration block)" and alliance_rows(bot) == "all"
-    keys = pd.DataFrame({"ccode1": [2, 2], "ccode2": [365, 365], "year": [1960, 1961]})
+    assert alliance_rows(load_spec("full")) == "onset (duration block)"
+    assert alliance_rows(load_spec("balance_of_threat")) == "all"
 
-    def run(label, spec):
-        return SimpleNamespace(label=label, spec=spec, data_sha256="a" * 64, data_name="d",
-                               keys=keys, y=np.array([0, 1]))
+    def drop_block3(tree):
+        tree["log_likelihood"] = xr.DataTree(tree["log_likelihood"].to_dataset().drop_vars("alliance_end"))
 
-    check_comparable([run("bot", bot), run("bot2", bot)])  # same rows: fine
-    with pytest.raises(CompareError, match=r"full \(outcome=ally, directed=False, rows=onset \(duration block\)\)"):
-        check_comparable([run("bot", bot), run("full", full)])
+    no_end = _tamper(duration_run_dir, tmp_path, "no-end", drop_block3)
+    with pytest.raises(CompareError) as err:
+        open_runs([compare_runs_dir["null"], no_end])
+    msg = str(err.value)
+    assert "\n" not in msg and "different alliance outcomes" in msg
+    assert "small_duration (outcome=ally, directed=False, rows=onset (duration block left out of the fit))" in msg
+
+    def onset_spec(tree):
+        tree.attrs["spec_toml"] = tree.attrs["spec_toml"].replace("[alliance]", "[alliance]\nonset = true")
+
+    onset = _tamper(compare_runs_dir["null"], tmp_path, "null-onset", onset_spec)
+    with pytest.raises(CompareError, match=r"rows=onset\)"):
+        open_runs([compare_runs_dir["balance_of_threat"], onset])
+
+
+def test_held_out_continuing_rows_are_scored_by_block_3(duration_run_dir):
+    """k-fold for full: a held-out dyad's onset rows by block 2, its continuing rows by block 3.
+
+    The refit's posterior is stood in by the fit's own: the held-out log-likelihood must then be
+    the fit's stored joined log-likelihood of those rows, in the fold's order.
+    """
+    from walt_bayes.compare.kfold import FoldWrapper, _dyad_labels
+    from walt_bayes.compare.loo import joined_log_likelihood
+
+    run = open_run(duration_run_dir)
+    n2 = int((run.positions("alliance") >= 0).sum())
+    dyads = _dyad_labels(run.keys)
+    # Dyads with both kinds of rows, in a scrambled order (rows of both blocks interleaved).
+    both = sorted(set(dyads[:n2]) & set(dyads[n2:]))[:4]
+    test = np.flatnonzero(np.isin(dyads, both))
+    test = np.random.default_rng(0).permutation(test)
+    assert (test >= n2).any() and (test < n2).any()
+    wrapper = FoldWrapper(run, test, np.ones(len(test), dtype=int), False, "t", FoldSettings(), None)
+    got = wrapper.log_likelihood__i(
+        {"fold": 1, "rows": test, "attrs": {}}, {"idata": run.tree, "fold": 1, "wall": 0.0}
+    )
+    expected = joined_log_likelihood(run, test)
+    np.testing.assert_allclose(got.values, expected.values, rtol=2e-4, atol=1e-5)
+    # ... and the refit was fitted without any row of those dyads, in either block.
+    train = wrapper._train_design(test, None)
+    spells = train.duration.keys.rename(columns={"lo": "ccode1", "hi": "ccode2"})
+    assert not set(both) & set(_dyad_labels(train.ally_keys))
+    assert not set(both) & set(_dyad_labels(spells))
+    assert train.duration.n == run.design().duration.n - int((test >= n2).sum())

@@ -70,3 +70,52 @@ def test_world_with_known_truth(world_runs, method):
         for other in ("balance_of_power", "balance_of_threat"):
             diff, dse = table.loc[other, "elpd_diff"], table.loc[other, "dse"]
             assert diff <= 2 * dse, (other, diff, dse)
+
+
+@pytest.fixture(scope="module")
+def status_and_duration_runs(sim_balancing, tmp_path_factory):
+    """null and the small duration spec of test_compare (full's two alliance blocks) on one world."""
+    from test_compare import DURATION_SPEC
+
+    from walt_bayes.spec import parse_spec
+
+    root = tmp_path_factory.mktemp("full-beside-status")
+    dirs = []
+    for name, spec in (("null", load_spec("null")), ("small_duration", parse_spec(DURATION_SPEC))):
+        result = fit_model(sim_balancing.panel, spec, data_name="sim", data_sha256="0" * 64, seed=5,
+                           draws=200, tune=200, chains=2, cores=2, progressbar=False)
+        save_fit(result.idata, root / name / "fit.nc")
+        dirs.append(root / name)
+    return dirs, root
+
+
+@pytest.mark.parametrize(("group", "k"), [("dyad", 2), ("year-block", 3)])
+def test_kfold_scores_full_on_the_status_rows(status_and_duration_runs, group, k):
+    """Refits of full score held-out onset rows by block 2 and continuing rows by block 3."""
+    import numpy as np
+
+    from walt_bayes.compare.kfold import assign_folds, kfold_pointwise
+    from walt_bayes.compare.runs import common_rows, open_runs
+
+    dirs, root = status_and_duration_runs
+    settings = FoldSettings(chains=2, draws=100, tune=100)
+    out = root / f"cmp-{group}"
+    table = compare_runs(dirs, method="kfold", folds=k, group=group, out=out, fold_settings=settings,
+                         progress=False).set_index("variant")
+    runs = open_runs(dirs)
+    common, positions = common_rows(runs)
+    assert abs(table["weight"].sum() - 1) < 1e-6 and np.isfinite(table["elpd"]).all()
+    assert table.loc["null", "n_obs"] == table.loc["small_duration", "n_obs"] <= len(common)
+    assert any("left out of every fit" in n for n in table.attrs["notes"])
+    # Read back from the fold cache (no refit): every row full is scored on, in both blocks.
+    full = next(r for r in runs if r.joined)
+    folds = assign_folds(runs, k, group)[full.label]
+    pw = kfold_pointwise(full, folds, k, group, settings, out / "folds")
+    scored = folds > 0
+    assert np.isfinite(pw.elpd_i[scored]).all() and np.isnan(pw.elpd_i[~scored]).all()
+    by_block3 = full.positions("alliance_end") >= 0
+    assert (scored & by_block3).sum() > 10 and (scored & ~by_block3).sum() > 10
+    # Held-out prediction is worse than in-sample fit on average (p_kfold > 0), row kinds alike.
+    assert pw.p_i[scored & by_block3].sum() > 0 and pw.p_i[scored & ~by_block3].sum() > 0
+    elpd = pw.elpd_i[positions[full.label]]
+    assert table.loc["small_duration", "elpd"] == pytest.approx(np.nansum(elpd), rel=1e-9)

@@ -375,14 +375,16 @@ def test_small_fit_tests_the_duration_and_joining_hypotheses(small_me_fit):
     assert design.joining.n == ll["joined_winner"].shape[-1] == 11
 
 
-def test_compare_scores_the_alliance_block_only(small_me_fit):
+def test_compare_scores_every_dyad_year_by_block_2_or_3(small_me_fit):
+    """compare joins block 3 to block 2: onset rows by one, continuing rows by the other."""
     from walt_bayes.compare.loo import loo_pointwise
     from walt_bayes.compare.runs import open_run
 
     result, path = small_me_fit
     run = open_run(path)
     pw = loo_pointwise(run)
-    assert len(pw.elpd_i) == len(result.design.ally_y) == len(run.y)
+    assert len(pw.elpd_i) == len(result.design.ally_y) + result.design.duration.n == len(run.y)
+    assert np.isfinite(pw.elpd_i).all()
 
 
 @pytest.mark.skipif(not (MIRROR / "cow_war_inter.rda").exists(), reason="no peacesciencer mirror")

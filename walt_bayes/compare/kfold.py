@@ -26,6 +26,13 @@ the output) and an integer seed derived from the fit's seed, the scheme and
 the fold number.  ArviZ's ``az.loo_kfold`` drives the folds through a
 ``SamplingWrapper``; each fold's held-out pointwise log-likelihood is cached
 in the output directory, so a re-run skips finished folds.
+
+A fit with a duration block (``full``) is cross-validated on the same
+dyad-years as the status variants (:mod:`walt_bayes.compare.runs`): a held-out
+dyad-year whose dyad was not allied the year before is scored by the refit's
+block 2, one continuing an alliance by the refit's block 3 (the spell-year of
+the year before), and the refit is fitted without the held-out rows of either
+block (:func:`training_design`).
 """
 
 from __future__ import annotations
@@ -45,8 +52,8 @@ import pymc as pm
 import xarray as xr
 
 from walt_bayes.atomic import atomic_path
-from walt_bayes.compare.loo import Pointwise
-from walt_bayes.compare.runs import VAR_NAME, Run
+from walt_bayes.compare.loo import Pointwise, joined_log_likelihood
+from walt_bayes.compare.runs import END_NAME, VAR_NAME, Run
 from walt_bayes.errors import WaltError
 from walt_bayes.fit.run import sample_posterior
 from walt_bayes.model.build import build_model
@@ -91,6 +98,11 @@ def _dyad_labels(keys: pd.DataFrame) -> np.ndarray:
     return (lo + "-" + hi).to_numpy()
 
 
+def _row_labels(run: Run) -> np.ndarray:
+    """One label per dyad-year, the same in every fit (block 3's rows know only the unordered pair)."""
+    return run.index.to_frame(index=False).astype(str).agg("-".join, axis=1).to_numpy()
+
+
 def assign_folds(runs: list[Run], k: int, group: str, fold_seed: int = 0) -> dict[str, np.ndarray]:
     """Fold number (1..K) of every alliance row of every run; 0 marks rows never scored.
 
@@ -115,7 +127,7 @@ def assign_folds(runs: list[Run], k: int, group: str, fold_seed: int = 0) -> dic
     if group == "dyad":
         labels = {r.label: _dyad_labels(r.keys) for r in runs}
     else:
-        labels = {r.label: r.keys.astype(str).agg("-".join, axis=1).to_numpy() for r in runs}
+        labels = {r.label: _row_labels(r) for r in runs}
     universe = np.unique(np.concatenate(list(labels.values())))
     if k < 2 or k > len(universe):
         raise WaltError(f"--folds {k}: need 2 to {len(universe)} folds for group '{group}'")
@@ -147,28 +159,111 @@ def restrict_to_years_before(design: Design, cutoff: int) -> Design:
     return sub
 
 
-def training_design(design: Design, train: np.ndarray, test: np.ndarray, group: str) -> Design:
-    """The design a k-fold refit is fitted on: alliance rows ``train``, and no evidence about ``test``.
+def training_design(
+    design: Design, test: np.ndarray, group: str, test_dur: np.ndarray | None = None
+) -> Design:
+    """The design a k-fold refit is fitted on: no held-out row, and no evidence about one.
 
-    ``group="dyad"``: the held-out dyads' alliance spells leave the duration block
-    too (their spell-years are outcomes of the same dyads).  ``group="none"``: the
-    spell-years of the held-out dyad-years (and of the year before them) leave it.
-    The joining block is about states entering wars, not dyads: it stays.
+    Parameters
+    ----------
+    design : Design
+        The fit's design.
+    test : array of int
+        Held-out alliance (block 2) rows.
+    group : {"dyad", "none"}
+        How the folds are grouped.
+    test_dur : array of int, optional
+        Held-out spell-years (block 3): the continuing dyad-years of a fit with a
+        duration block, scored by block 3.
+
+    Returns
+    -------
+    Design
+        Every alliance row but ``test``.  ``group="dyad"``: the duration block
+        without any spell of a held-out dyad (its spell-years are outcomes of the same
+        dyad).  ``group="none"``: without the spell-years of *t* − 1 and *t* of every
+        held-out dyad-year (d, *t*) (the first predicts ``a[t]``, the second is at risk
+        only because ``a[t]`` = 1).  The joining block is about states entering wars,
+        not dyads: it stays.
     """
-    sub = design.subset_alliance(train)
+    keep = np.ones(len(design.ally_y), dtype=bool)
+    keep[np.asarray(test, dtype=np.int64)] = False
+    sub = design.subset_alliance(np.flatnonzero(keep))
     if sub.duration is None:
         return sub
-    held = design.ally_keys.iloc[np.asarray(test)]
+    held = design.ally_keys.iloc[np.asarray(test, dtype=np.int64)]
     lo = np.minimum(held["ccode1"], held["ccode2"]).to_numpy(np.int64)
     hi = np.maximum(held["ccode1"], held["ccode2"]).to_numpy(np.int64)
+    years = held["year"].to_numpy(np.int64)
+    if test_dur is not None and len(test_dur):
+        nxt = design.duration.outcome_keys().iloc[np.asarray(test_dur, dtype=np.int64)]
+        lo = np.r_[lo, nxt["lo"].to_numpy(np.int64)]
+        hi = np.r_[hi, nxt["hi"].to_numpy(np.int64)]
+        years = np.r_[years, nxt["year"].to_numpy(np.int64)]
     if group == "dyad":
         sub.duration = sub.duration.without_dyads(lo, hi)
         return sub
-    years = held["year"].to_numpy(np.int64)
     out = pd.MultiIndex.from_arrays([np.r_[lo, lo], np.r_[hi, hi], np.r_[years, years - 1]])
     mine = pd.MultiIndex.from_frame(sub.duration.keys[["lo", "hi", "year"]])
     sub.duration = sub.duration.subset(~mine.isin(out))
     return sub
+
+
+def score_held_out(
+    design: Design, spec, idata, test: np.ndarray, test_dur: np.ndarray | None = None
+) -> np.ndarray:
+    """Pointwise log-likelihood of held-out rows under a refit's posterior: (chain, draw, rows).
+
+    Parameters
+    ----------
+    design : Design
+        The fit's (whole) design: coordinates and constants are those of the refit.
+    spec : ModelSpec
+        The fit's spec.
+    idata : xarray.DataTree
+        The refit (its ``posterior`` group).
+    test : array of int
+        Held-out alliance rows, scored by block 2 (``alliance``).
+    test_dur : array of int, optional
+        Held-out spell-years, scored by block 3 (``alliance_end``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``test`` rows' columns, then the ``test_dur`` rows', each in the order given.
+    """
+    test = np.asarray(test, dtype=np.int64)
+    test_dur = np.zeros(0, dtype=np.int64) if test_dur is None else np.asarray(test_dur, dtype=np.int64)
+    # The model needs at least one alliance row: a fold of continuing rows scores row 0 and drops it.
+    score = design.subset_alliance(test if len(test) else np.zeros(1, dtype=np.int64))
+    names = [VAR_NAME]
+    if design.duration is not None:
+        mask = np.zeros(design.duration.n, dtype=bool)
+        mask[test_dur if len(test_dur) else 0] = True
+        score.duration = design.duration.subset(mask)  # keeps the block's order
+        if len(test_dur):
+            names.append(END_NAME)
+    elif len(test_dur):
+        raise WaltError("held-out spell-years given for a design without a duration block")
+    ll = pm.compute_log_likelihood(
+        idata,
+        var_names=names,
+        model=build_model(score, spec),
+        extend_inferencedata=False,
+        progressbar=False,
+        compile_kwargs=QUICK_COMPILE,
+    )
+    parts = []
+    if len(test):
+        parts.append(_values(ll[VAR_NAME]))
+    if len(test_dur):
+        order = np.searchsorted(np.flatnonzero(mask), test_dur)
+        parts.append(_values(ll[END_NAME])[:, :, order])
+    return np.concatenate(parts, axis=2)
+
+
+def _values(da: xr.DataArray) -> np.ndarray:
+    return da.transpose("chain", "draw", ...).values.reshape(da.sizes["chain"], da.sizes["draw"], -1)
 
 
 def _blocks_sha(design: Design) -> str:
@@ -212,6 +307,9 @@ class FoldWrapper(az.SamplingWrapper):
         self.design = run.design()
         self.rows = np.asarray(scored_rows)
         self.fold_of = np.asarray(fold_of_scored)
+        # Which block scores each of the run's rows (block 3: continuing rows of a duration fit).
+        self.ally_pos = run.positions(VAR_NAME)
+        self.dur_pos = run.positions(END_NAME)
         self.year_block = year_block
         self.group = "year-block" if year_block else group
         self.scheme_key = scheme_key
@@ -226,16 +324,22 @@ class FoldWrapper(az.SamplingWrapper):
             return None
         return self.cache_dir / f"{self.scheme_key}-fold{fold}.nc"
 
-    def _train_design(self, train: np.ndarray, test: np.ndarray, cutoff: int | None) -> Design:
+    def _split(self, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The held-out rows' alliance rows (block 2) and spell-years (block 3)."""
+        a, e = self.ally_pos[test], self.dur_pos[test]
+        return a[a >= 0], e[a < 0]
+
+    def _train_design(self, test: np.ndarray, cutoff: int | None) -> Design:
         if self.year_block:
             return restrict_to_years_before(self.design, cutoff)
-        return training_design(self.design, train, test, self.group)
+        test_ally, test_dur = self._split(test)
+        return training_design(self.design, test_ally, self.group, test_dur)
 
     def _cache_attrs(self, fold: int, train: np.ndarray, test: np.ndarray, cutoff: int | None) -> dict:
         attrs = {
             "fit": self.run.identity(),
-            "train_rows": _rows_sha(self.design.ally_keys.iloc[train]),
-            "test_rows": _rows_sha(self.design.ally_keys.iloc[test]),
+            "train_rows": _rows_sha(self.run.keys.iloc[train]),
+            "test_rows": _rows_sha(self.run.keys.iloc[test]),
             # Threads per fold do not change the draws (one seed per chain).
             "settings": json.dumps(
                 {k: v for k, v in self.settings.items() if k != "cores"}, sort_keys=True
@@ -244,7 +348,7 @@ class FoldWrapper(az.SamplingWrapper):
         }
         if self.design.duration is not None or self.design.joining is not None:
             # The refit's duration/joining rows: a cached refit that saw held-out spells is stale.
-            attrs["train_blocks"] = _blocks_sha(self._train_design(train, test, cutoff))
+            attrs["train_blocks"] = _blocks_sha(self._train_design(test, cutoff))
         return attrs
 
     def _load_cache(self, fold: int, attrs: dict) -> xr.Dataset | None:
@@ -264,7 +368,7 @@ class FoldWrapper(az.SamplingWrapper):
         idx = np.asarray(idx)
         test = self.rows[idx]
         fold = int(self.fold_of[idx[0]])
-        years = self.design.ally_keys["year"].to_numpy()
+        years = self.run.keys["year"].to_numpy()
         if self.year_block:
             cutoff = int(years[test].min())
             train = np.flatnonzero(years < cutoff)
@@ -284,7 +388,7 @@ class FoldWrapper(az.SamplingWrapper):
         cached = self._load_cache(d["fold"], d["attrs"])
         if cached is not None:
             return {"cached": cached, "fold": d["fold"]}
-        train_design = self._train_design(d["rows"], d["test"], d["cutoff"])
+        train_design = self._train_design(d["test"], d["cutoff"])
         t0 = time.perf_counter()
         idata = sample_posterior(build_model(train_design, self.spec, fused=True), self.settings, d["attrs"]["seed"])
         return {"idata": idata, "fold": d["fold"], "wall": time.perf_counter() - t0}
@@ -301,17 +405,19 @@ class FoldWrapper(az.SamplingWrapper):
                 self.on_fold_done(fold, True)
             return ds["log_lik"]
         idata = idata__i["idata"]
-        score_model = build_model(self.design.subset_alliance(excluded_obs["rows"]), self.spec)
-        ll = pm.compute_log_likelihood(
-            idata,
-            var_names=[VAR_NAME],
-            model=score_model,
-            extend_inferencedata=False,
-            progressbar=False,
-            compile_kwargs=QUICK_COMPILE,
-        )[VAR_NAME]
-        ll = ll.rename({d: "test_obs" for d in ll.dims if d not in ("chain", "draw")})
-        ll = ll.drop_vars([c for c in ll.coords if c not in ("chain", "draw")])
+        test = np.asarray(excluded_obs["rows"])
+        test_ally, test_dur = self._split(test)
+        values = score_held_out(self.design, self.spec, idata, test_ally, test_dur)
+        by_block2 = self.ally_pos[test] >= 0
+        ordered = np.empty_like(values)
+        ordered[:, :, by_block2] = values[:, :, : len(test_ally)]
+        ordered[:, :, ~by_block2] = values[:, :, len(test_ally) :]
+        post = idata["posterior"]
+        ll = xr.DataArray(
+            ordered,
+            dims=("chain", "draw", "test_obs"),
+            coords={"chain": post["chain"].values, "draw": post["draw"].values},
+        )
         diag = _fold_diagnostics(idata, idata__i["wall"], len(excluded_obs["rows"]))
         self.diagnostics[fold] = diag
         ds = xr.Dataset({"log_lik": ll})
@@ -509,12 +615,15 @@ def kfold_pointwise(
     fold_seed: int = 0,
     on_fold_done: Callable[[int, bool], None] | None = None,
 ) -> Pointwise:
-    """Exact cross-validated elpd_i of ``run``'s alliance rows (NaN where a row is never scored)."""
+    """Exact cross-validated elpd_i of ``run``'s rows (NaN where a row is never scored).
+
+    A fit with a duration block is scored on every dyad-year it models: by the
+    refit's block 2 where the dyad was not allied the year before, by its block 3
+    where it was (see :func:`training_design` and :func:`score_held_out`).
+    """
     wrapper = _wrapper(run, fold_of_row, k, group, settings, cache_dir, fold_seed, on_fold_done)
     scheme_key, scored = wrapper.scheme_key, wrapper.rows
-    ll = run.tree["log_likelihood"][VAR_NAME]
-    obs_dim = next(d for d in ll.dims if d not in ("chain", "draw"))
-    sub = ll.isel({obs_dim: scored}).load()
+    sub = joined_log_likelihood(run, scored)
     data = xr.DataTree.from_dict({"log_likelihood": xr.Dataset({VAR_NAME: sub})})
     res = az.loo_kfold(data, wrapper, pointwise=True, var_name=VAR_NAME, folds=fold_of_row[scored])
     n = len(fold_of_row)
@@ -556,5 +665,6 @@ __all__ = [
     "kfold_pointwise",
     "prefetch_folds",
     "restrict_to_years_before",
+    "score_held_out",
     "training_design",
 ]

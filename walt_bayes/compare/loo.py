@@ -1,4 +1,10 @@
-"""PSIS-LOO of the alliance log-likelihood, computed in chunks of observations.
+"""PSIS-LOO of the alliance outcomes' log-likelihood, computed in chunks of observations.
+
+The rows are those of :class:`walt_bayes.compare.runs.Run`: every dyad-year of a
+status fit (``alliance``), and for a fit with a duration block the same
+dyad-years scored by ``alliance`` (onset rows) or ``alliance_end`` (continuing
+rows).  PSIS works one observation at a time, so the joined result is the two
+variables' results put side by side, computed from each variable's columns.
 
 Memory: the pointwise log-likelihood of a global-panel fit (draws × alliance
 dyad-years) can be larger than the machine's memory.  PSIS smooths each
@@ -32,7 +38,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 
-from walt_bayes.compare.runs import VAR_NAME, Run
+from walt_bayes.compare.runs import Run
 
 #: Largest slice of pointwise log-likelihood read at once (float64 bytes).  ``az.loo``'s
 #: temporaries are many times a chunk: on 150,000 rows × 4,000 draws the peak resident
@@ -66,33 +72,54 @@ def relative_efficiency(posterior: xr.Dataset, n_samples: int) -> float:
     return float(np.nanmean(values) / n_samples)
 
 
+def _chunks(obs: np.ndarray, step: int):
+    """Consecutive pieces of ``obs`` (increasing positions); a slice where a piece is contiguous."""
+    for start in range(0, len(obs), step):
+        piece = obs[start : start + step]
+        contiguous = piece[-1] - piece[0] + 1 == len(piece)
+        yield start, (slice(int(piece[0]), int(piece[-1]) + 1) if contiguous else piece)
+
+
 def loo_pointwise(run: Run, chunk_bytes: int = CHUNK_BYTES) -> Pointwise:
-    """PSIS-LOO of ``run``'s alliance rows, chunk by chunk (see the module docstring)."""
-    ll = run.tree["log_likelihood"][VAR_NAME]
-    obs_dim = next(d for d in ll.dims if d not in ("chain", "draw"))
-    n_obs = ll.sizes[obs_dim]
-    n_samples = ll.sizes["chain"] * ll.sizes["draw"]
-    reff = relative_efficiency(run.tree["posterior"].to_dataset(), n_samples)
+    """PSIS-LOO of every row ``run`` is scored on, chunk by chunk (see the module docstring).
+
+    Parameters
+    ----------
+    run : Run
+        An opened fit; its segments say which log-likelihood scores each row.
+    chunk_bytes : int
+        Largest slice of pointwise log-likelihood read at once.
+
+    Returns
+    -------
+    Pointwise
+        elpd_i, p_i and Pareto k of each row of ``run.keys``.
+    """
+    post = run.tree["posterior"].to_dataset()
+    n_samples = post.sizes["chain"] * post.sizes["draw"]
+    reff = relative_efficiency(post, n_samples)
     step = max(1, int(chunk_bytes // (8 * n_samples)))
-    elpd_i = np.empty(n_obs)
-    p_i = np.empty(n_obs)
-    k = np.empty(n_obs)
-    good_k = None
-    for start in range(0, n_obs, step):
-        part = ll.isel({obs_dim: slice(start, start + step)}).load().astype("float64")
-        tree = xr.DataTree.from_dict({"log_likelihood": xr.Dataset({VAR_NAME: part})})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # high Pareto k is reported in the table instead
-            res = az.loo(tree, pointwise=True, var_name=VAR_NAME, reff=reff)
-        sl = slice(start, start + part.sizes[obs_dim])
-        elpd_i[sl] = res.elpd_i.values
-        k[sl] = res.pareto_k.values
-        lpd = logsumexp(
-            part.transpose(obs_dim, ...).values.reshape(part.sizes[obs_dim], -1), axis=1
-        )
-        p_i[sl] = lpd - math.log(n_samples) - res.elpd_i.values
-        good_k = res.good_k
-        del part, tree, res
+    n = len(run.y)
+    elpd_i, p_i, k = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    good_k, chunks = None, 0
+    for seg in run.segments:
+        ll = run.tree["log_likelihood"][seg.var]
+        obs_dim = next(d for d in ll.dims if d not in ("chain", "draw"))
+        for start, sel in _chunks(seg.obs, step):
+            part = ll.isel({obs_dim: sel}).load().astype("float64")
+            m = part.sizes[obs_dim]
+            tree = xr.DataTree.from_dict({"log_likelihood": xr.Dataset({seg.var: part})})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # high Pareto k is reported in the table instead
+                res = az.loo(tree, pointwise=True, var_name=seg.var, reff=reff)
+            rows = seg.rows[start : start + m]
+            elpd_i[rows] = res.elpd_i.values
+            k[rows] = res.pareto_k.values
+            lpd = logsumexp(part.transpose(obs_dim, ...).values.reshape(m, -1), axis=1)
+            p_i[rows] = lpd - math.log(n_samples) - res.elpd_i.values
+            good_k = res.good_k
+            chunks += 1
+            del part, tree, res
     return Pointwise(
         elpd_i=elpd_i,
         p_i=p_i,
@@ -100,8 +127,34 @@ def loo_pointwise(run: Run, chunk_bytes: int = CHUNK_BYTES) -> Pointwise:
         n_samples=n_samples,
         good_k=good_k,
         scheme="PSIS-LOO (leave one dyad-year out)",
-        extra={"chunks": math.ceil(n_obs / step), "r_eff": reff},
+        extra={"chunks": chunks, "r_eff": reff},
     )
+
+
+def joined_log_likelihood(run: Run, rows: np.ndarray | None = None) -> xr.DataArray:
+    """Pointwise log-likelihood of ``run``'s rows (all, or ``rows``), in memory: (chain, draw, obs).
+
+    Each row's column comes from the variable that scores it (``alliance`` or
+    ``alliance_end``), so for a fit with a duration block this is the Markov
+    model's log predictive density of each dyad-year's alliance status.  Loads the
+    selected columns (k-fold needs them whole; LOO reads chunks instead).
+    """
+    n = len(run.y)
+    rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    where = np.full(n, -1, dtype=np.int64)
+    where[rows] = np.arange(len(rows))
+    post = run.tree["posterior"]
+    out = np.full((post.sizes["chain"], post.sizes["draw"], len(rows)), np.nan)
+    for seg in run.segments:
+        pick = where[seg.rows] >= 0
+        if not pick.any():
+            continue
+        ll = run.tree["log_likelihood"][seg.var]
+        obs_dim = next(d for d in ll.dims if d not in ("chain", "draw"))
+        part = ll.isel({obs_dim: seg.obs[pick]}).transpose("chain", "draw", obs_dim)
+        out[:, :, where[seg.rows[pick]]] = part.values
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": np.arange(len(rows))}
+    return xr.DataArray(out, dims=("chain", "draw", "obs"), coords=coords, name="log_lik")
 
 
 def elpd_data(pw: Pointwise, rows: np.ndarray, index: pd.MultiIndex, n_folds: int | None = None):

@@ -1,11 +1,14 @@
 """Compare theory variants by out-of-sample prediction: the ranked table.
 
-:func:`compare_runs` scores every fit's *alliance* log-likelihood (the only
-observed variable all variants share: null and ideology have no dispute
-block), by PSIS-LOO or by refitting (grouped k-fold, leave-future-out), on the
-alliance dyad-years common to all fits, and ranks them with ``az.compare``
-(elpd, SE, difference to the best and its SE, stacking weights).  Each row
-names the scheme that produced its numbers.
+:func:`compare_runs` scores every fit's prediction of the alliance status of
+dyad-years (the only outcome all variants share: null and ideology have no
+dispute block), by PSIS-LOO or by refitting (grouped k-fold, leave-future-out),
+on the dyad-years common to all fits, and ranks them with ``az.compare`` (elpd,
+SE, difference to the best and its SE, stacking weights).  A status variant
+scores them with its ``alliance`` log-likelihood; ``full`` (a duration block)
+with block 2's where the dyad was not allied the year before and block 3's
+(``alliance_end``) where it was (:mod:`walt_bayes.compare.runs`).  Each row names
+the scheme that produced its numbers and the rows it was scored on.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ import pandas as pd
 from walt_bayes.atomic import atomic_path
 from walt_bayes.compare.kfold import GROUPS, FoldSettings, assign_folds, kfold_pointwise
 from walt_bayes.compare.loo import K_THRESHOLD, MANY_BAD_K, elpd_data, loo_pointwise
-from walt_bayes.compare.runs import CompareError, common_rows, open_runs
+from walt_bayes.compare.runs import (
+    JOINED_ROWS,
+    STATUS_ROWS,
+    CompareError,
+    common_rows,
+    open_runs,
+    unscored_note,
+)
 from walt_bayes.errors import WaltError
 
 METHODS = ("loo", "kfold")
@@ -40,6 +50,7 @@ COLUMNS = [
     "p",
     "n_obs",
     "scheme",
+    "rows",
     "pareto_k_max",
     "n_pareto_k_gt_0.7",
     "fold_divergences",
@@ -48,8 +59,9 @@ COLUMNS = [
     "data",
 ]
 ALLIANCE_ONLY = (
-    "scores the alliance log-likelihood only: the dispute (threat-measurement) term exists only in "
-    "variants with a threat block, so it is not common to all variants"
+    "scores the alliance log-likelihood only (the alliance status of dyad-years): the dispute "
+    "(threat-measurement) term exists only in variants with a threat block, so it is not common "
+    "to all variants"
 )
 
 LOO_CAVEAT = (
@@ -138,11 +150,21 @@ def compare_runs(
         pointwise = _run_folds(
             runs, assignment, folds, group, settings, out, fold_seed, progress, console, jobs
         )
+    for r in runs:
+        pointwise[r.label].extra["log_likelihood"] = [seg.var for seg in r.segments]
     common, positions = common_rows(runs)
     finite = np.ones(len(common), dtype=bool)
     for r in runs:
         finite &= np.isfinite(pointwise[r.label].elpd_i[positions[r.label]])
     n_all = {r.label: len(r.keys) for r in runs}
+    joined = [r.label for r in runs if r.joined]
+    if joined:
+        notes.append(
+            f"rows scored: {STATUS_ROWS}; {', '.join(joined)}: {JOINED_ROWS} (the spell-year of "
+            "the year before: log(1 - h) if the alliance goes on, log h if it ends), so every "
+            "variant predicts the same 0/1 outcomes"
+        )
+        notes.extend(unscored_note(runs))
     if len(set(n_all.values())) > 1 or len(common) < max(n_all.values()):
         notes.append(
             f"compared on the {len(common):,} alliance dyad-years present in every fit "
@@ -272,6 +294,7 @@ def _assemble(cmp: pd.DataFrame, runs, pointwise, elpds) -> pd.DataFrame:
                 "p": float(row["p"]),
                 "n_obs": int(e.n_data_points),
                 "scheme": pw.scheme,
+                "rows": run.rows_description,
                 "pareto_k_max": float(np.max(k.values)) if k is not None else np.nan,
                 "n_pareto_k_gt_0.7": int(np.sum(k.values > K_THRESHOLD))
                 if k is not None
@@ -318,7 +341,8 @@ def _write(table, out: Path, method, folds, group, fold_seed, pointwise, notes, 
         "folds": folds if method == "kfold" else None,
         "group": group if method == "kfold" else None,
         "fold_seed": fold_seed if method == "kfold" else None,
-        "var_name": "alliance",
+        "var_name": "alliance",  # joined with alliance_end where per_variant lists both
+        "rows": {r["variant"]: r["rows"] for _, r in table.iterrows()},
         "notes": notes,
         "warnings": warns,
         "per_variant": {

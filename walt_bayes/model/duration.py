@@ -332,6 +332,18 @@ class DurationArrays:
         out.tri_s, out.tri_ji, out.tri_jk = new[self.tri_s[tri]], self.tri_ji[tri], self.tri_jk[tri]
         return out
 
+    def outcome_keys(self) -> pd.DataFrame:
+        """``lo, hi, year`` of the dyad-year whose alliance status each spell-year predicts (*t* + 1).
+
+        A spell-year at risk in *t* is the observation ``a[lo, hi, t + 1]`` of a dyad
+        allied in *t* (``y`` = 1 − ``a[t + 1]``): these keys put block 3's rows beside
+        block 2's (:mod:`walt_bayes.compare.runs` scores both on the same dyad-years).
+        """
+        return pd.DataFrame({
+            "lo": self.keys["lo"].to_numpy(np.int64), "hi": self.keys["hi"].to_numpy(np.int64),
+            "year": self.keys["year"].to_numpy(np.int64) + 1,
+        })
+
     def before(self, cutoff: int) -> DurationArrays:
         """Spell-years whose outcome (allied or not in *t* + 1) is observed before ``cutoff``."""
         return self.subset(self.keys["year"].to_numpy() + 1 < int(cutoff))
