@@ -476,7 +476,9 @@ def test_loo_ranks_full_beside_a_status_variant_on_the_same_rows(duration_run_di
     assert any(n.startswith(f"{dropped} of the {len(status.y)} dyad-years of null are not scored by "
                             "small_duration") and "first observed years" in n and "block 3 left out" in n
                for n in notes), notes
-    assert any(n.startswith("rows scored: all dyad-years") for n in notes)
+    assert any(n.startswith("rows scored: all dyad-years; null: by the alliance block; small_duration: "
+                            "onset rows by block 2") for n in notes), notes
+    assert any("Markov chain" in n for n in notes)
     # full's elpd: PSIS-LOO of alliance and of alliance_end (ArviZ on each), summed over the rows kept.
     tree = load_fit(full_dir)
     ll = tree["log_likelihood"].to_dataset().astype("float64")
@@ -519,6 +521,16 @@ def test_refuses_onset_only_fits_beside_status_fits(duration_run_dir, compare_ru
     onset = _tamper(compare_runs_dir["null"], tmp_path, "null-onset", onset_spec)
     with pytest.raises(CompareError, match=r"rows=onset\)"):
         open_runs([compare_runs_dir["balance_of_threat"], onset])
+
+    # A case-control status fit scores P(a | x, sampled); block 3 of full the population's P(a | x).
+    def sampled(tree):
+        tree.attrs["case_control"] = '{"used": true, "r0": 0.5, "alliance": {"rate": 0.5}}'
+
+    cc = _tamper(compare_runs_dir["null"], tmp_path, "null-cc", sampled)
+    open_runs([compare_runs_dir["balance_of_threat"], cc])  # status fits: compared on the same sample
+    with pytest.raises(CompareError, match=r"^cannot rank small_duration \(alliance and alliance_end "
+                       r"joined\) beside case-control fits \(null: .*--case-control off$"):
+        open_runs([cc, duration_run_dir])
 
 
 def test_held_out_continuing_rows_are_scored_by_block_3(duration_run_dir):

@@ -25,6 +25,7 @@ variants predict.  A dyad's first observed year is scored by no block of full
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,6 +146,15 @@ class Run:
             design.set_dispute_observed(obs["dispute"].values)
         return design
 
+    @property
+    def alliance_sample_rate(self) -> float:
+        """Share of non-allied alliance rows a case-control fit kept (1.0: no sampling)."""
+        text = str(self.tree.attrs.get("case_control", ""))
+        if '"used": true' not in text:
+            return 1.0
+        cc = json.loads(text)
+        return float(cc.get("r0", cc.get("alliance", {}).get("rate", 1.0)))
+
     def identity(self) -> str:
         """A short content id of what this fit is (spec text, data, seed): keys the fold cache."""
         parts = [self.tree.attrs.get("spec_toml", ""), self.data_sha256, str(self.seed)]
@@ -261,8 +271,10 @@ def check_comparable(runs: list[Run]) -> None:
     Raises
     ------
     CompareError
-        The data sets (sha256) differ, the alliance outcome definitions differ,
-        the observed outcomes disagree on shared dyad-years, or no dyad-year is shared.
+        The data sets (sha256) differ, the alliance outcome definitions or rows differ
+        (onset rows with no duration block to join beside status rows), a fit with joined
+        blocks 2 and 3 meets a case-control sample, the observed outcomes disagree on shared
+        dyad-years, or no dyad-year is shared.
     """
     by_data: dict[str, list[Run]] = {}
     for r in runs:
@@ -284,6 +296,16 @@ def check_comparable(runs: list[Run]) -> None:
         ]
         raise CompareError(
             "cannot compare fits of different alliance outcomes: " + " vs ".join(parts)
+        )
+    joined = [r for r in runs if r.joined]
+    sampled = [r for r in runs if r.alliance_sample_rate < 1]
+    if joined and sampled:
+        # Block 2 of a case-control fit scores P(a | x, sampled) (offset log 1/r0), block 3 the
+        # population's P(a | x): joined, they are no predictive density of the status fits' rows.
+        raise CompareError(
+            f"cannot rank {_describe(joined)} (alliance and alliance_end joined) beside case-control "
+            f"fits ({_describe(sampled)}: alliance rows sampled, log-likelihood conditional on the "
+            "sample): refit with --case-control off"
         )
     ref = runs[0]
     ref_y = pd.Series(ref.y, index=ref.index)

@@ -28,8 +28,6 @@ from walt_bayes.atomic import atomic_path
 from walt_bayes.compare.kfold import GROUPS, FoldSettings, assign_folds, kfold_pointwise
 from walt_bayes.compare.loo import K_THRESHOLD, MANY_BAD_K, elpd_data, loo_pointwise
 from walt_bayes.compare.runs import (
-    JOINED_ROWS,
-    STATUS_ROWS,
     CompareError,
     common_rows,
     open_runs,
@@ -157,12 +155,19 @@ def compare_runs(
     for r in runs:
         finite &= np.isfinite(pointwise[r.label].elpd_i[positions[r.label]])
     n_all = {r.label: len(r.keys) for r in runs}
-    joined = [r.label for r in runs if r.joined]
+    joined = ", ".join(r.label for r in runs if r.joined)
     if joined:
+        status = ", ".join(r.label for r in runs if not r.joined) or "none"
         notes.append(
-            f"rows scored: {STATUS_ROWS}; {', '.join(joined)}: {JOINED_ROWS} (the spell-year of "
-            "the year before: log(1 - h) if the alliance goes on, log h if it ends), so every "
-            "variant predicts the same 0/1 outcomes"
+            f"rows scored: all dyad-years; {status}: by the alliance block; {joined}: onset rows by "
+            "block 2 (alliance), continuing rows by block 3 (alliance_end of the spell-year before: "
+            "log(1 - h) if the alliance goes on, log h if it ends), so every variant predicts the "
+            "same 0/1 outcomes"
+        )
+        notes.append(
+            f"{joined} predicts each dyad-year given the dyad's status the year before (a Markov "
+            "chain), the status variants without it: part of an elpd difference is that structure, "
+            "not the theory's terms"
         )
         notes.extend(unscored_note(runs))
     if len(set(n_all.values())) > 1 or len(common) < max(n_all.values()):
