@@ -55,8 +55,9 @@ from walt_bayes.atomic import atomic_path
 from walt_bayes.compare.loo import Pointwise, joined_log_likelihood
 from walt_bayes.compare.runs import END_NAME, VAR_NAME, Run
 from walt_bayes.errors import WaltError
+from walt_bayes.fit.compiled import sample_fused
 from walt_bayes.fit.run import sample_posterior
-from walt_bayes.model.build import build_model
+from walt_bayes.model.build import build_model, can_fuse
 from walt_bayes.model.design import Design
 
 GROUPS = ("dyad", "year-block", "none")
@@ -390,7 +391,13 @@ class FoldWrapper(az.SamplingWrapper):
             return {"cached": cached, "fold": d["fold"]}
         train_design = self._train_design(d["test"], d["cutoff"])
         t0 = time.perf_counter()
-        idata = sample_posterior(build_model(train_design, self.spec, fused=True), self.settings, d["attrs"]["seed"])
+        if can_fuse(train_design) and self.settings["sampler"] == "nutpie":
+            # One compile per process for every fold of this fit (walt_bayes.fit.compiled).
+            idata = sample_fused(train_design, self.spec, self.settings, d["attrs"]["seed"])
+        else:
+            idata = sample_posterior(
+                build_model(train_design, self.spec, fused=True), self.settings, d["attrs"]["seed"]
+            )
         return {"idata": idata, "fold": d["fold"], "wall": time.perf_counter() - t0}
 
     def get_inference_data(self, fitted_model):

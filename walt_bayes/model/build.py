@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
@@ -34,7 +35,10 @@ def _scalar(spec: ModelSpec, name: str, family: str | None = None, **data_driven
     return spec.prior(name, family, **data_driven).create_variable(name)
 
 
-def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False, fused: bool = False) -> pm.Model:
+def build_model(
+    design: Design, spec: ModelSpec, keep_latent: bool = False, fused: bool = False,
+    shared_data: bool = False,
+) -> pm.Model:
     """The PyMC model for ``spec`` on ``design``.
 
     Parameters
@@ -52,6 +56,11 @@ def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False, fuse
         instead of observed variables.  Ignored (the graph form is built) when
         :func:`can_fuse` is false.  Predictive draws and pointwise log-likelihood need
         the graph form: build it again with ``fused=False`` for them.
+    shared_data : bool
+        With ``fused``: the kernel's data arrays enter as shared variables named
+        ``fused_data_<i>`` (:func:`fused_data`) instead of constants, so one compiled
+        model can sample other rows of the same design (cross-validation folds swap
+        theirs in with nutpie's ``with_data``; :mod:`walt_bayes.fit.compiled`).
 
     Returns
     -------
@@ -81,7 +90,7 @@ def build_model(design: Design, spec: ModelSpec, keep_latent: bool = False, fuse
         threat = _threat_parameters(design, spec) if design.has_threat else None
         alliance = _alliance_parameters(design, spec)
         if fused:
-            _fused_likelihood(design, threat, alliance)
+            _fused_likelihood(design, spec, threat, alliance, shared_data)
             return model
         tau = _threat_likelihood(design, threat) if design.has_threat else None
         latent = _alliance_likelihood(design, alliance, tau, keep_latent)
@@ -95,32 +104,58 @@ def can_fuse(design: Design, keep_latent: bool = False) -> bool:
     return not keep_latent and design.duration is None and design.joining is None
 
 
-def _fused_likelihood(design: Design, threat: dict | None, alliance: dict) -> None:
-    from walt_bayes.model.fused import FusedLayout, FusedLogLik, design_constants
+#: Name prefix of the fused kernel's data arrays when they are shared variables.
+FUSED_DATA_PREFIX = "fused_data_"
+
+
+def _fused_layout(design: Design, spec: ModelSpec):
+    """Segment sizes of the kernel's parameter vector: the parameters :func:`build_model` creates."""
+    from walt_bayes.model.fused import FusedLayout
+
+    a = spec.alliance
+    threat = design.has_threat
+    return FusedLayout(
+        n_group=len(design.threat_groups) if threat else 0, n_source=len(design.sources) if threat else 0,
+        n_dyad=len(design.dyads) if a.dyad_intercepts and len(design.dyads) > 1 else 0,
+        n_year=len(design.years) if a.year_intercepts and len(design.years) > 1 else 0,
+        n_ally_group=len(design.ally_groups) if len(design.ally_groups) > 1 else 0,
+        n_term=len(design.terms), n_control=len(design.control_names),
+        n_state_year=design.n_state_years if threat else 0,
+        dispute_every_row=threat and design.dispute_idx is None,
+    )
+
+
+def fused_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """The fused kernel's data arrays for ``design``, by shared-variable name (``shared_data=True``)."""
+    from walt_bayes.model.fused import design_constants
+
+    arrays = design_constants(design, _fused_layout(design, spec))
+    return {f"{FUSED_DATA_PREFIX}{i}": a for i, a in enumerate(arrays)}
+
+
+def _fused_likelihood(design: Design, spec: ModelSpec, threat: dict | None, alliance: dict,
+                      shared_data: bool = False) -> None:
+    from walt_bayes.model.fused import FusedLogLik
 
     def seg(x):
         return pt.zeros(0) if x is None else pt.as_tensor_variable(x).flatten()
 
-    if threat is not None:
-        beta, lambda_0 = threat["beta"], threat["lambda_0"]
-        n_group, n_source = len(design.threat_groups), len(design.sources)
-    else:
-        beta, lambda_0, n_group, n_source = None, pt.constant(0.0), 0, 0
-    layout = FusedLayout(
-        n_group=n_group, n_source=n_source,
-        n_dyad=len(design.dyads) if alliance["dyad"] is not None else 0,
-        n_year=len(design.years) if alliance["year"] is not None else 0,
-        n_ally_group=len(design.ally_groups) if alliance["group"] is not None else 0,
-        n_term=len(design.terms), n_control=len(design.control_names),
-        n_state_year=design.n_state_years if design.has_threat else 0,
-        dispute_every_row=design.has_threat and design.dispute_idx is None,
-    )
+    beta, lambda_0 = (threat["beta"], threat["lambda_0"]) if threat is not None else (None, pt.constant(0.0))
     params = pt.concatenate([
         seg(beta), seg(lambda_0), seg(alliance["mu_alpha"]), seg(alliance["dyad"]), seg(alliance["year"]),
         seg(alliance["group"]), seg(pt.stack(alliance["gamma"]) if alliance["gamma"] else None),
         seg(pt.stack(alliance["coefs"]) if alliance["coefs"] else None),
     ])
-    value, _ = FusedLogLik()(params, *design_constants(design, layout))
+    layout = _fused_layout(design, spec)
+    built = (alliance["dyad"] is not None, alliance["year"] is not None, alliance["group"] is not None)
+    if built != (layout.n_dyad > 0, layout.n_year > 0, layout.n_ally_group > 0):
+        raise RuntimeError(f"fused kernel layout {layout} disagrees with the model's intercepts {built}")
+    data = fused_data(design, spec)
+    if shared_data:
+        inputs = [pytensor.shared(a, name=name) for name, a in data.items()]
+    else:
+        inputs = list(data.values())
+    value, _ = FusedLogLik()(params, *inputs)
     pm.Potential("loglik_blocks_1_2", value[0])
 
 
