@@ -5,9 +5,11 @@ Prints, for the embedded Middle East panel and the default variant:
   shared-threat kernel, the sparse-triad formulation of the same model, and the
   fused numba likelihood kernel that sampling uses (walt_bayes.model.fused);
 - (with --main-job) the wall time of ``walt-bayes fit balance_of_threat``, its
-  stage times, convergence figures and bulk ESS per second of sampling.
+  stage times, convergence figures and bulk ESS per second of sampling;
+- (with --pymc) min bulk ESS per second of nutpie on the fused kernel and of PyMC's own
+  NUTS on the graph form, same data, draws and seed, and their ratio.
 
-Usage: ``uv run python benchmarks/bench_model.py [--main-job]``
+Usage: ``uv run python benchmarks/bench_model.py [--main-job] [--pymc [--pymc-draws N]]``
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ def gradient_ms(design, spec, repeats: int = 300, fused: bool = False) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--main-job", action="store_true", help="also time the README's main job")
+    parser.add_argument("--pymc", action="store_true",
+                        help="also compare min-ESS per second: nutpie on the fused kernel vs PyMC's NUTS on the graph")
+    parser.add_argument("--pymc-draws", type=int, default=700, help="draws (and tuning steps) of the --pymc runs")
     args = parser.parse_args()
     spec = load_spec("balance_of_threat")
     data = load_dataset("middle-east")
@@ -60,6 +65,14 @@ def main() -> None:
     fused = gradient_ms(design, spec, fused=True)
     print(f"logp+gradient with the fused numba likelihood kernel (what NUTS samples): {fused:.3f} ms "
           f"(x{dense / fused:.2f} faster than the graph)")
+    if args.pymc:
+        # The same model, data and run for both: what walt-bayes fit samples against the
+        # straightforward implementation (PyMC's NUTS on the plain graph form).
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_global import short_runs
+
+        models = {"nutpie": build_model(design, spec, fused=True), "pymc": build_model(design, spec)}
+        short_runs(models, args.pymc_draws, args.pymc_draws, 4, 20260101)
     if not args.main_job:
         return
     with tempfile.TemporaryDirectory() as tmp:
