@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import nutpie
+import pytest
 
 from walt_bayes.compare.kfold import training_design
 from walt_bayes.fit import compiled
@@ -14,6 +15,8 @@ SETTINGS = {"sampler": "nutpie", "draws": 40, "tune": 40, "chains": 1, "cores": 
             "target_accept": 0.9, "adaptation": "diag"}
 
 
+# Two nutpie compiles (~45 s on 2 cores); the fast k-fold test in test_compare samples its folds this way.
+@pytest.mark.slow
 def test_folds_share_one_compile_and_draw_what_a_fresh_compile_draws(sim_balancing, bot_spec):
     design = build_design(sim_balancing.panel, bot_spec)
     folds = [training_design(design, np.flatnonzero(design.ally_dyad % m == 0), "dyad") for m in (3, 4)]
