@@ -114,6 +114,7 @@ def test_sbc_tiny_writes_ranks_tests_and_plots(tmp_path):
     pd.testing.assert_frame_equal(again.ranks, res.ranks)
 
 
+@pytest.mark.slow  # two compiles (21 s from a cold cache); the fast SBC test runs the reuse path
 def test_reused_compiled_model_gives_the_draws_of_a_fresh_compile():
     """A replication sampled on a model compiled for another one's outcomes (swapped in) = compiled for its own."""
     import nutpie
