@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -243,7 +244,12 @@ def test_interrupted_fit_leaves_no_result(runs, name):
     sig, _ = FIT_RUNS[name]
     r = runs[name]
     assert r["seen"] and r["running"], f"the fit was not running when signalled:\n{r['stderr']}"
-    assert "Traceback" not in r["stderr"], r["stderr"]
+    # A signal that lands while numba/llvmlite is inside a C callback (compiling) is
+    # reported by Python as "Exception ignored on calling ctypes callback function"
+    # with a traceback, then raised again and handled; any other traceback is a defect.
+    stderr = re.sub(r"Exception ignored on calling ctypes callback function.*?KeyboardInterrupt: SIG\w+\n",
+                    "", r["stderr"], flags=re.S)
+    assert "Traceback" not in stderr, r["stderr"]
     left = sorted(r["out"].iterdir()) if r["out"].exists() else []
     # Nothing that looks like a result: no run directory, at most a hidden temporary.
     assert all(is_temporary(p) for p in left), left
