@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 import pymc as pm
 import pytensor
@@ -14,10 +17,13 @@ from walt_bayes.spec import load_spec, parse_spec
 
 
 def _value_and_grad(model, point):
-    logp = model.logp()
-    # FAST_COMPILE: Python implementations (the fused Op's is the numba kernel itself); compiling
-    # with a backend would cost more than the three evaluations.
-    fn = pytensor.function(model.value_vars, [logp, *pytensor.grad(logp, model.value_vars)], mode="FAST_COMPILE")
+    # Added pairwise: Python mode cannot evaluate one Add of over 32 terms (``full``'s).
+    logp = functools.reduce(operator.add, [term.sum() for term in model.logp(sum=False)])
+    # Python implementations, no graph rewrites (the fused Op's is the numba kernel itself):
+    # compiling with a backend would cost more than the three evaluations, and rewrites
+    # would merge the pairwise sum above back into one Add.
+    mode = pytensor.compile.mode.Mode(linker="py", optimizer=None)
+    fn = pytensor.function(model.value_vars, [logp, *pytensor.grad(logp, model.value_vars)], mode=mode)
     out = fn(*[point[v.name] for v in model.value_vars])
     return float(out[0]), np.concatenate([np.ravel(g) for g in out[1:]])
 
@@ -32,7 +38,10 @@ def _assert_same_density(design, spec, seed=0):
     fused = build_model(design, spec, fused=True)
     # Same free variables in the same order: the sampler's parameter vector is the same.
     assert [v.name for v in fused.value_vars] == [v.name for v in graph.value_vars]
-    assert not fused.observed_RVs and [p.name for p in fused.potentials] == ["loglik_blocks_1_2"]
+    # Blocks 1-2 become the kernel's potential; block 3 and joining stay observed variables.
+    assert [p.name for p in fused.potentials] == ["loglik_blocks_1_2"]
+    tails = {v.name for v in graph.observed_RVs} - {"dispute", "alliance"}
+    assert {v.name for v in fused.observed_RVs} == tails
     for k in range(3):
         point = _random_point(graph, seed + k)
         v_graph, g_graph = _value_and_grad(graph, point)
@@ -73,13 +82,19 @@ def test_fused_equals_graph_with_persistent_shared_threat_and_total_threat(sim_b
     _assert_same_density(design, spec, seed=30)
 
 
-def test_models_with_duration_or_latent_records_stay_in_graph_form(sim_balancing, bot_spec):
+def test_fused_equals_graph_with_duration_and_joining_blocks(sim_balancing):
+    """``full``: the kernel's blocks 1-2 plus block 3 (its ΔS from tau of the rows it uses) and joining."""
     full = load_spec("full")
     design = build_design(sim_balancing.panel, full)
-    assert design.duration is not None and not can_fuse(design)
-    assert build_model(design, full, fused=True).observed_RVs  # observed variables, no potential
+    assert design.duration is not None and design.duration.threat_rise and not can_fuse(design)
+    assert len(design.duration.threat_rows()) < len(design.threat_y)  # the subset path is exercised
+    _assert_same_density(design, full, seed=40)
+
+
+def test_latent_records_keep_the_graph_form(sim_balancing, bot_spec):
     plain = build_design(sim_balancing.panel, bot_spec)
     assert not can_fuse(plain, keep_latent=True)
+    assert not build_model(plain, bot_spec, keep_latent=True, fused=True).potentials
 
 
 @pytest.mark.slow

@@ -54,8 +54,10 @@ def build_model(
         For sampling: the same parameters and priors, with the likelihood of blocks 1–2
         as one fused numba kernel (:mod:`walt_bayes.model.fused`, a ``pm.Potential``)
         instead of observed variables.  Ignored (the graph form is built) when
-        :func:`can_fuse` is false.  Predictive draws and pointwise log-likelihood need
-        the graph form: build it again with ``fused=False`` for them.
+        ``keep_latent`` is true.  The duration and joining blocks, when the design has
+        them, stay observed variables of the graph beside the kernel's potential.
+        Predictive draws and pointwise log-likelihood of blocks 1–2 need the graph
+        form: build it again with ``fused=False`` for them.
     shared_data : bool
         With ``fused``: the kernel's data arrays enter as shared variables named
         ``fused_data_<i>`` (:func:`fused_data`) instead of constants, so one compiled
@@ -85,12 +87,16 @@ def build_model(
         }
     # Parameter checks cost a reduction per likelihood term and cannot fail here
     # (every probability is a logistic of a finite predictor).
-    fused = fused and can_fuse(design, keep_latent)
+    fused = fused and not keep_latent
     with pm.Model(coords=coords, check_bounds=False) as model:
         threat = _threat_parameters(design, spec) if design.has_threat else None
         alliance = _alliance_parameters(design, spec)
         if fused:
             _fused_likelihood(design, spec, threat, alliance, shared_data)
+            # Blocks 3 and joining are small: graph terms, their tau rebuilt from the
+            # threat parameters for the rows they use (one joint posterior still).
+            duration_block(design, spec, None)
+            joining_block(design, spec)
             return model
         tau = _threat_likelihood(design, threat) if design.has_threat else None
         latent = _alliance_likelihood(design, alliance, tau, keep_latent)
@@ -100,7 +106,13 @@ def build_model(
 
 
 def can_fuse(design: Design, keep_latent: bool = False) -> bool:
-    """Whether the fused kernel covers the whole likelihood (blocks 1–2, no duration or joining)."""
+    """Whether the fused kernel covers the whole likelihood (blocks 1–2, no duration or joining).
+
+    Models with a duration or joining block sample with the kernel too (those blocks
+    are added as graph terms), but their data are constants of the graph: they are
+    not reused across designs (:mod:`walt_bayes.fit.compiled`) and their pointwise
+    log-likelihood comes from PyMC (:mod:`walt_bayes.fit.pointwise` covers blocks 1–2).
+    """
     return not keep_latent and design.duration is None and design.joining is None
 
 
@@ -202,26 +214,27 @@ def _threat_likelihood(design: Design, threat: dict):
 MAX_EXPANDED_CELLS = 20_000_000
 
 
-def _grouped_linear(design: Design, beta):
-    """``theta[r] = X[r] . beta[group[r]]`` for group-specific threat weights.
+def _grouped_linear(design: Design, beta, rows: np.ndarray | None = None):
+    """``theta[r] = X[r] . beta[group[r]]`` for group-specific threat weights (``rows``: a subset, in order).
 
     With few groups, the design is expanded once to ``X ⊗ onehot(group)`` so that
     theta and its gradient are two matrix-vector products; gathering beta rows per
     observation instead costs a scatter-add per source in the gradient (≈3× slower).
     """
-    X = design.threat_X
+    X = design.threat_X if rows is None else design.threat_X[rows]
+    group = design.threat_group if rows is None else design.threat_group[rows]
     n, n_src = X.shape
     n_grp = len(design.threat_groups)
     if n * n_src * n_grp <= MAX_EXPANDED_CELLS:
         expanded = np.zeros((n, n_grp * n_src))
         for g in range(n_grp):
-            rows = design.threat_group == g
-            expanded[rows, g * n_src:(g + 1) * n_src] = X[rows]
+            in_group = group == g
+            expanded[in_group, g * n_src:(g + 1) * n_src] = X[in_group]
         return pt.as_tensor_variable(expanded) @ beta.flatten()
     # One 1-D gather per source: its gradient is a 1-D scatter-add, where
     # gathering whole rows of beta would need a much slower N-D one.
     Xt = pt.as_tensor_variable(X)
-    return sum(Xt[:, s] * beta[:, s][design.threat_group] for s in range(n_src))
+    return sum(Xt[:, s] * beta[:, s][group] for s in range(n_src))
 
 
 def _vector(spec: ModelSpec, name: str, dim: str):

@@ -850,8 +850,8 @@ def duration_block(design, spec: ModelSpec, latent: dict | None, keep_latent: bo
         pm.Bernoulli("alliance_end", logit_p=eta, observed=dur.y, dims="dur_obs")
 
 
-def _model_tau(design):
-    """tau of every threat row from the threat block's variables in the model in context."""
+def _model_tau(design, rows: np.ndarray | None = None):
+    """tau of the threat ``rows`` (default: all) from the threat block's variables in the model in context."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -861,20 +861,29 @@ def _model_tau(design):
     if "lambda_0" not in model.named_vars:
         raise ModelError("duration term 'threat_rise' needs the threat block (lambda_0, beta) in the model")
     if len(design.threat_groups) > 1:
-        theta = _grouped_linear(design, model["beta"])
+        theta = _grouped_linear(design, model["beta"], rows)
     else:
         beta = pt.stack([model[f"beta_{s}"] for s in design.sources])
-        theta = pt.as_tensor_variable(design.threat_X) @ beta
+        X = design.threat_X if rows is None else design.threat_X[rows]
+        theta = pt.as_tensor_variable(X) @ beta
     return pm.math.sigmoid(model["lambda_0"] + theta)
 
 
 def _delta_shared_tensor(design, tau=None):
-    """ΔS / sd(ΔS) per spell-year from the block's triads (PyTensor twin of ``DurationArrays.delta_shared``)."""
+    """ΔS / sd(ΔS) per spell-year from the block's triads (PyTensor twin of ``DurationArrays.delta_shared``).
+
+    Without ``tau`` (the fused sampling model has no graph tau), tau is built for the
+    threat rows the block's triads use only: a few percent of the panel's.
+    """
     import pytensor.tensor as pt
 
     dur = design.duration
-    tau = _model_tau(design) if tau is None else tau
-    S = pt.zeros(len(dur.s_keys))[dur.tri_s].inc(tau[dur.tri_ji] * tau[dur.tri_jk])
+    ji, jk = dur.tri_ji, dur.tri_jk
+    if tau is None:
+        rows = dur.threat_rows()
+        tau = _model_tau(design, rows)
+        ji, jk = np.searchsorted(rows, ji), np.searchsorted(rows, jk)
+    S = pt.zeros(len(dur.s_keys))[dur.tri_s].inc(tau[ji] * tau[jk])
     return (S[dur.s_now] - S[dur.s_prev]) / dur.dS_scale
 
 
