@@ -22,7 +22,7 @@ in a Python loop (~0.7 ms per observation here).
 
 Usage::
 
-    uv run python benchmarks/bench_compare.py kfold [--folds 5] [--fold-draws 300] [--work DIR]
+    uv run python benchmarks/bench_compare.py kfold [--folds 5] [--fold-draws 300] [--fold-start posterior|default] [--work DIR]
     uv run python benchmarks/bench_compare.py loo-memory [--rows 150000] [--work DIR]
 """
 
@@ -78,7 +78,8 @@ def bench_kfold(args) -> None:
             print(f"fit {v}: {time.perf_counter() - t0:.0f} s (2 chains × {args.fit_draws} draws)")
         runs.append(path.parent)
     out = Path(tempfile.mkdtemp(prefix="cmp-", dir=work))
-    settings = FoldSettings(chains=args.fold_chains, draws=args.fold_draws, tune=args.fold_tune)
+    settings = FoldSettings(chains=args.fold_chains, draws=args.fold_draws, tune=args.fold_tune,
+                            start=args.fold_start)
     load0 = os.getloadavg()
     t0, c0 = time.perf_counter(), time.process_time()
     table = compare_runs(
@@ -111,7 +112,8 @@ def bench_kfold(args) -> None:
         print(f"  {label}: fold sampling {m['fold_sampling_wall_s']:.0f} s wall")
     print(
         f"{len(runs)} variants × {args.folds} folds ({args.group}), each refit "
-        f"{args.fold_chains} chains × {args.fold_draws} draws + {args.fold_tune} tuning, "
+        f"{args.fold_chains} chains × {args.fold_draws} draws + {args.fold_tune} tuning "
+        f"from {args.fold_start} starts, "
         f"{args.jobs} process(es): "
         f"wall {wall:.0f} s, CPU {cpu:.0f} s on {os.cpu_count()} cores "
         f"(load average {load0[0]:.1f} at start, {load1[0]:.1f} at end); output {out}"
@@ -226,8 +228,10 @@ def main() -> None:
     k.add_argument("--fold-chains", type=int, default=2)
     k.add_argument("--fold-draws", type=int, default=300)
     k.add_argument("--fold-tune", type=int, default=300)
+    k.add_argument("--fold-start", choices=("posterior", "default"), default="posterior")
     k.add_argument("--fit-draws", type=int, default=300)
-    k.add_argument("--jobs", type=int, default=1)
+    k.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="fold processes (default: one per core, as `walt-bayes compare --method kfold`)")
     k.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "walt-bayes-bench-compare"))
     m = sub.add_parser("loo-memory")
     m.add_argument("--rows", type=int, default=150_000)

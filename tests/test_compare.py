@@ -21,6 +21,7 @@ from walt_bayes.compare import COLUMNS, CompareError, FoldSettings, compare_runs
 from walt_bayes.compare.kfold import assign_folds, restrict_to_years_before
 from walt_bayes.compare.loo import loo_pointwise
 from walt_bayes.compare.runs import open_run, open_runs
+from walt_bayes.errors import WaltError
 from walt_bayes.fit.fitfile import load_fit, save_fit
 
 
@@ -285,6 +286,24 @@ def test_kfold_grouped_by_dyad_and_cache(null_pair, tmp_path, monkeypatch):
     shutil.rmtree(out / "folds")
     with pytest.raises(pytest.fail.Exception):
         run()
+
+
+def test_fold_settings_short_warm_ups_avoid_low_rank_adaptation():
+    """Folds warm up briefly: the status variants' low_rank becomes draw_diag, full keeps it."""
+    from walt_bayes.spec import load_spec
+
+    full, null, bot = (load_spec(v) for v in ("full", "null", "balance_of_threat"))
+    assert null.sampler.adaptation == full.sampler.adaptation == "low_rank"
+    assert FoldSettings().resolved(null)["adaptation"] == "draw_diag"
+    assert FoldSettings().resolved(full)["adaptation"] == "low_rank"
+    assert FoldSettings().resolved(bot)["adaptation"] == bot.sampler.adaptation
+    assert FoldSettings(adaptation="diag").resolved(full)["adaptation"] == "diag"
+    assert FoldSettings().resolved(null)["start"] == "posterior"
+    assert FoldSettings(sampler="pymc").resolved(null)["start"] == "default"
+    with pytest.raises(WaltError, match="fold adaptation 'dense'"):
+        FoldSettings(adaptation="dense").resolved(null)
+    with pytest.raises(WaltError, match="fold start 'mean'"):
+        FoldSettings(start="mean").resolved(null)
 
 
 # --------------------------------------------- held-out data and the duration/joining blocks
@@ -562,3 +581,21 @@ def test_held_out_continuing_rows_are_scored_by_block_3(duration_run_dir):
     assert not set(both) & set(_dyad_labels(train.ally_keys))
     assert not set(both) & set(_dyad_labels(spells))
     assert train.duration.n == run.design().duration.n - int((test >= n2).sum())
+
+
+def test_grid_cells_score_full_on_the_dyad_years_compare_scores(duration_run_dir):
+    """A grid cell's elpd_loo of a duration fit covers its joined blocks 2 and 3, not onset rows alone."""
+    from types import SimpleNamespace
+
+    from walt_bayes.grid.cells import add_log_prior, cell_row
+
+    run = open_run(duration_run_dir)
+    idata = load_fit(duration_run_dir / "fit.nc")
+    add_log_prior(idata, run.design(), run.spec)
+    convergence = SimpleNamespace(max_rhat=1.0, min_ess_bulk=400.0, min_ess_tail=400.0, divergences=0, ok=True)
+    row = cell_row(idata, convergence)
+    pw = loo_pointwise(run)
+    scored = np.isfinite(pw.elpd_i)
+    n_onset = idata["log_likelihood"]["alliance"].shape[-1]
+    assert row["loo_rows"] == scored.sum() > n_onset  # continuing dyad-years too
+    assert row["elpd_loo"] == pytest.approx(pw.elpd_i[scored].sum())

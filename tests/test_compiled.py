@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import nutpie
 import pytest
+import xarray as xr
 
 from walt_bayes.compare.kfold import training_design
 from walt_bayes.fit import compiled
@@ -46,3 +47,38 @@ def test_another_structure_is_compiled_anew(sim_balancing, bot_spec):
                          bot_spec)
     # Other years are other parameters (year intercepts): never the same compiled model.
     assert compiled.structure_key(design, bot_spec) != compiled.structure_key(other, bot_spec)
+
+
+@pytest.mark.filterwarnings("ignore:The effect of Potentials")
+def test_chains_start_at_posterior_draws_picked_by_their_seed(sim_balancing, bot_spec):
+    """Cross-validation starts: a fit's draw, moved to the sampler's unconstrained space."""
+    import pymc as pm
+
+    design = build_design(sim_balancing.panel, bot_spec)
+    model = build_model(design, bot_spec, fused=True)
+    prior = pm.sample_prior_predictive(draws=6, model=model, random_seed=1, compile_kwargs={"mode": "FAST_COMPILE"})
+    posterior = xr.Dataset({  # 2 chains x 3 draws
+        name: (("chain", "draw", *v.dims[2:]), v.values.reshape(2, 3, *v.shape[2:]))
+        for name, v in prior["prior"].to_dataset().data_vars.items()
+    })
+    start = compiled.posterior_start(model, posterior.drop_vars("z_year"))
+
+    sizes = {name: int(np.size(v)) for name, v in model.initial_point().items()}
+    order = [model.rvs_to_values[rv].name for rv in model.free_RVs]
+    offsets = dict(zip(order, np.cumsum([0] + [sizes[n] for n in order])[:-1], strict=True))
+
+    def part(point, name):
+        return point[offsets[name]: offsets[name] + sizes[name]]
+
+    points = [start(seed) for seed in range(8)]
+    assert all(p.shape == (sum(sizes.values()),) and np.all(np.isfinite(p)) for p in points)
+    np.testing.assert_array_equal(start(3), points[3])  # the seed picks the draw
+    log_sigma = {float(part(p, "sigma_dyad_log__")[0]) for p in points}
+    draws = np.log(posterior["sigma_dyad"].values.ravel())
+    assert log_sigma <= {float(x) for x in draws} and len(log_sigma) > 1
+    for p in points:  # the same draw for every variable
+        i = int(np.argmin(np.abs(draws - part(p, "sigma_dyad_log__")[0])))
+        np.testing.assert_allclose(part(p, "gamma_shared"), posterior["gamma_shared"].values.ravel()[i])
+    # A variable the posterior lacks starts at its jittered support point (0 ± 1).
+    assert all(np.all(np.abs(part(p, "z_year_zerosum__")) <= 1) for p in points)
+    assert len({part(p, "z_year_zerosum__").tobytes() for p in points}) > 1

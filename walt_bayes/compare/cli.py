@@ -21,6 +21,11 @@ class Method(StrEnum):
     kfold = "kfold"
 
 
+class FoldStart(StrEnum):
+    posterior = "posterior"
+    default = "default"
+
+
 class Group(StrEnum):
     dyad = "dyad"
     year_block = "year-block"
@@ -50,6 +55,11 @@ def compare_command(
     fold_tune: Annotated[
         int, typer.Option(min=10, help="Tuning steps per chain per fold refit.")
     ] = 300,
+    fold_start: Annotated[
+        FoldStart,
+        typer.Option(help="Where each refit's chains start (nutpie): a draw of the fit itself, or "
+                     "nutpie's default (jittered support point; a slower warm-up)."),
+    ] = FoldStart.posterior,
     fold_seed: Annotated[int, typer.Option(help="Seed of the assignment of dyads to folds.")] = 0,
     cores: Annotated[
         int | None, typer.Option(min=1, help="Parallel chains per refit (default: all).")
@@ -89,7 +99,8 @@ def compare_command(
     if out is None:
         suffix = "" if method is Method.loo else f"-{group.value}-k{folds}"
         out = Path("runs") / f"compare-{method.value}{suffix}"
-    settings = FoldSettings(chains=fold_chains, draws=fold_draws, tune=fold_tune, cores=cores)
+    settings = FoldSettings(chains=fold_chains, draws=fold_draws, tune=fold_tune, cores=cores,
+                            start=fold_start.value)
     if method is Method.kfold:
         console.print(
             f"[bold]walt-bayes compare[/]: {len(run_dirs)} fits, {folds} folds ({group.value}); "

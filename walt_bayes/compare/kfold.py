@@ -23,7 +23,10 @@ fold's posterior plugs straight into a model that scores the held-out rows
 (:meth:`walt_bayes.model.design.Design.subset_alliance`).  Each fold is sampled
 with the fit's spec and sampler, reduced settings (``FoldSettings``, stored in
 the output) and an integer seed derived from the fit's seed, the scheme and
-the fold number.  ArviZ's ``az.loo_kfold`` drives the folds through a
+the fold number.  With nutpie, each chain starts at a posterior draw of the fit
+being cross-validated (picked by the chain's seed; ``FoldSettings.start``): the
+fold's posterior is close to the fit's, so warm-up skips its costly first
+phase.  ArviZ's ``az.loo_kfold`` drives the folds through a
 ``SamplingWrapper``; each fold's held-out pointwise log-likelihood is cached
 in the output directory, so a re-run skips finished folds.
 
@@ -57,8 +60,9 @@ from walt_bayes.compare.runs import END_NAME, VAR_NAME, Run
 from walt_bayes.errors import WaltError
 from walt_bayes.fit.compiled import sample_fused
 from walt_bayes.fit.run import sample_posterior
-from walt_bayes.model.build import build_model, can_fuse
+from walt_bayes.model.build import build_model
 from walt_bayes.model.design import Design
+from walt_bayes.spec import ADAPTATIONS
 
 GROUPS = ("dyad", "year-block", "none")
 #: Compile mode for scoring held-out rows (a few hundred draws: compiling C costs more).
@@ -75,20 +79,39 @@ class FoldSettings:
     cores: int | None = None
     sampler: str | None = None  # default: the fit's spec
     target_accept: float | None = None  # default: the fit's spec
+    #: nutpie's mass-matrix adaptation; None: the fit's, except that a fit's "low_rank" becomes
+    #: "draw_diag" unless the fit has a duration block.  Folds warm up for a few hundred steps,
+    #: too few for low-rank updates on the status variants: an embedded null fold (2 × 300 + 300,
+    #: one core) took 34.9 s, 169 leapfrog steps per draw and 121 divergences with low_rank,
+    #: 5.0 s, 31 steps and none with draw_diag (ideology: 29.5 s against 5.4 s).  full's
+    #: correlated terms are the exception: 88.7 s and 31 steps with low_rank, 108.5 s and 63 with
+    #: draw_diag.
+    adaptation: str | None = None
+    #: Where nutpie's chains start: "posterior" (a draw of the fit being cross-validated,
+    #: picked by the chain's seed; skips warm-up's costly first phase) or "default".
+    start: str = "posterior"
+
+    def _adaptation(self, spec) -> str:
+        if self.adaptation is not None:
+            return self.adaptation
+        fitted = getattr(spec.sampler, "adaptation", "diag")
+        return "draw_diag" if fitted == "low_rank" and spec.duration is None else fitted
 
     def resolved(self, spec) -> dict:
+        if self.start not in ("posterior", "default"):
+            raise WaltError(f"fold start '{self.start}' is not 'posterior' or 'default'")
+        if self.adaptation is not None and self.adaptation not in ADAPTATIONS:
+            raise WaltError(f"fold adaptation '{self.adaptation}' is not one of {', '.join(ADAPTATIONS)}")
         sampler = self.sampler or spec.sampler.sampler
         return {
             "sampler": sampler,
-            # The fit's mass-matrix adaptation, as fit_model uses it (nutpie only).
-            "adaptation": getattr(spec.sampler, "adaptation", "diag")
-            if sampler == "nutpie"
-            else "pymc default",
+            "adaptation": self._adaptation(spec) if sampler == "nutpie" else "pymc default",
             "chains": int(self.chains),
             "draws": int(self.draws),
             "tune": int(self.tune),
             "cores": int(self.cores or min(os.cpu_count() or 1, self.chains)),
             "target_accept": float(self.target_accept or spec.sampler.target_accept),
+            "start": self.start if sampler == "nutpie" else "default",
         }
 
 
@@ -391,9 +414,11 @@ class FoldWrapper(az.SamplingWrapper):
             return {"cached": cached, "fold": d["fold"]}
         train_design = self._train_design(d["test"], d["cutoff"])
         t0 = time.perf_counter()
-        if can_fuse(train_design) and self.settings["sampler"] == "nutpie":
-            # One compile per process for every fold of this fit (walt_bayes.fit.compiled).
-            idata = sample_fused(train_design, self.spec, self.settings, d["attrs"]["seed"])
+        if self.settings["sampler"] == "nutpie":
+            # One compile per process for every fold of a blocks-1-2 fit (walt_bayes.fit.compiled);
+            # chains start at draws of the fit itself (FoldSettings.start).
+            start = self.run.tree["posterior"].to_dataset() if self.settings["start"] == "posterior" else None
+            idata = sample_fused(train_design, self.spec, self.settings, d["attrs"]["seed"], start=start)
         else:
             idata = sample_posterior(
                 build_model(train_design, self.spec, fused=True), self.settings, d["attrs"]["seed"]

@@ -184,6 +184,17 @@ def open_run(run_dir: str | Path) -> Run:
         tree = xr.open_datatree(path, engine="h5netcdf")
     except Exception as err:  # h5py/netCDF raise many types for corrupt files
         raise FitFileError(f"{path}: cannot read fit file ({type(err).__name__}: {err})") from err
+    return run_from_tree(tree, path)
+
+
+def run_from_tree(tree: xr.DataTree, path: Path) -> Run:
+    """A :class:`Run` of a fit already in memory (``path`` names it in messages).
+
+    Raises
+    ------
+    FitFileError
+        Not a walt-bayes fit, or no alliance log-likelihood.
+    """
     if tree.attrs.get("format") != FORMAT:
         raise FitFileError(
             f"{path}: not a walt-bayes fit file (root attr 'format' is not '{FORMAT}')"

@@ -258,9 +258,12 @@ def _prefetch(runs, assignment, k, group, settings, cache, fold_seed, progress, 
 
     from walt_bayes.compare.kfold import compute_fold, fold_tasks
 
+    # Longest folds first (a duration block, then a threat block: the costliest gradients and
+    # compiles), so that no long fold is left running alone at the end.
+    by_cost = sorted(runs, key=lambda r: (r.spec.duration is not None, r.spec.threat is not None), reverse=True)
     tasks = [
         t
-        for r in runs
+        for r in by_cost
         for t in fold_tasks(r, assignment[r.label], k, group, settings, cache, fold_seed)
     ]
     columns = [

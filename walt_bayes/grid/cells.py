@@ -26,8 +26,6 @@ from walt_bayes.errors import WaltError
 
 #: The hypotheses whose verdicts the grid table shows.
 KEY_HYPOTHESES = ("BAL-1", "BW-1")
-#: Observed variable scored by PSIS-LOO (the one every variant has; see walt_bayes.compare).
-LOO_VAR = "alliance"
 #: Power-scaling sensitivity above this flags a parameter (Kallioinen et al. 2024).
 PSENSE_THRESHOLD = 0.05
 QUICK_COMPILE = {"mode": "FAST_COMPILE"}
@@ -138,11 +136,13 @@ def add_log_prior(idata, design, spec) -> None:
 
 
 def cell_row(idata, convergence) -> dict:
-    """Diagnostics, PSIS-LOO elpd of the alliance block, key verdicts and prior sensitivity of a fit."""
+    """Diagnostics, PSIS-LOO elpd of the alliance dyad-years (as ``compare`` scores them), key verdicts and prior sensitivity."""
     import warnings
 
     import arviz as az
 
+    from walt_bayes.compare.loo import loo_pointwise
+    from walt_bayes.compare.runs import run_from_tree
     from walt_bayes.fit.diagnostics import named_parameters
     from walt_bayes.hypotheses.table import evidence_table
 
@@ -153,14 +153,17 @@ def cell_row(idata, convergence) -> dict:
         "divergences": convergence.divergences,
         "converged": convergence.ok,
     }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loo = az.loo(idata, var_name=LOO_VAR, pointwise=True)
-    k = np.asarray(loo.pareto_k.values)
+    # The dyad-years compare scores: a fit with a duration block (full) is scored on its
+    # joined blocks 2 and 3 (the Markov model's density of alliance status), not on its
+    # onset rows alone, which no status variant's elpd could sit beside.
+    pw = loo_pointwise(run_from_tree(idata, Path("<grid cell>")))
+    scored = np.isfinite(pw.elpd_i)
+    elpd_i, k = pw.elpd_i[scored], pw.pareto_k[scored]
     row |= {
-        "elpd_loo": float(loo.elpd),
-        "elpd_loo_se": float(loo.se),
-        "p_loo": float(loo.p),
+        "elpd_loo": float(elpd_i.sum()),
+        "elpd_loo_se": float(np.sqrt(len(elpd_i) * np.var(elpd_i))),
+        "p_loo": float(np.sum(pw.p_i[scored])),
+        "loo_rows": int(scored.sum()),
         "pareto_k_max": float(np.nanmax(k)),
         "n_pareto_k_gt_0.7": int(np.sum(k > 0.7)),
     }

@@ -5,7 +5,8 @@ skips the finished ones (resume), runs the rest through
 :class:`walt_bayes.grid.executor.Executor` (every cell is one task; a failed
 cell is reported with its error and the others go on), then, with ``[folds]``,
 the k-fold refits of every finished cell, and writes ``grid.csv``: one row per
-cell with its diagnostics, PSIS-LOO elpd of the alliance block, the BAL-1 and
+cell with its diagnostics, PSIS-LOO elpd of the alliance dyad-years (``full``:
+its blocks 2 and 3 joined, as ``compare`` scores it; ``loo_rows`` counts them), the BAL-1 and
 BW-1 verdicts and power-scaling prior sensitivity (``az.psense``) of the named
 parameters.
 
@@ -52,6 +53,7 @@ COLUMNS = [
     "elpd_loo",
     "elpd_loo_se",
     "p_loo",
+    "loo_rows",
     "pareto_k_max",
     "n_pareto_k_gt_0.7",
     "elpd_kfold",
