@@ -406,7 +406,12 @@ def main() -> None:
             f"[bold red]interrupted[/] ({signal.Signals(signum).name}) — nothing half-written was left behind",
             highlight=False, soft_wrap=True,
         )
-        sys.exit(128 + signum)
+        # Every cleanup (the atomic writers' finally blocks) has run by now.  Python's own
+        # shutdown was seen (rarely, after SIGTERM during PyMC's prior predictive) to end
+        # the process by SIGINT instead of this exit status: leave without it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
 
     try:
         code = app(standalone_mode=False, prog_name="walt-bayes")
