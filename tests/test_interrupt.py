@@ -263,7 +263,11 @@ def test_interrupted_fit_leaves_no_result(runs, name):
     assert left == [], f"temporary files left after {sig.name}: {left}"
     last = r["stderr"].strip().splitlines()[-1]
     assert last.startswith(f"interrupted ({sig.name})"), last
-    assert r["exit_s"] < 60
+    # The "sampling" signal lands 3 s after PyMC names the NUTS variables, which on a cold cache
+    # is still inside nutpie's numba compile (three fits compiling at once on 2 cores): the
+    # interrupt is acted on when that compile returns (65.6 s seen once), not after the 200,000
+    # draws the fit asked for (hours).
+    assert r["exit_s"] < 150
 
 
 # --------------------------------------------------------------------------- downloads
