@@ -29,12 +29,15 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import pytensor.tensor as pt
+from llvmlite import ir as llvm_ir
+from numba.core import types
+from numba.extending import intrinsic
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
 
 #: Latent factor of a term, as the kernel codes it.
-FACTOR_CODES = {"": -1, "S": 0, "S_persistent": 1, "B": 2, "T": 3}
+FACTOR_CODES = {"": -1, "S": 0, "S_persistent": 1, "B": 2, "T": 3}  # -1: observed column only
 
 #: Positions in the kernel's integer ``layout`` vector.
 (N_GROUP, N_SOURCE, N_DYAD, N_YEAR, N_ALLY_GROUP, N_TERM, N_CONTROL, N_STATE_YEAR,
@@ -71,30 +74,119 @@ class FusedLayout:
             + self.n_term + self.n_control
 
 
-@numba.njit(cache=True, inline="always")
+#: LLVM fast-math flags of the kernel: reassociation lets the row sums use SIMD lanes;
+#: no "nnan"/"ninf", so a non-finite predictor still gives a non-finite log-likelihood.
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+# error_model="numpy": a float division does not branch to a ZeroDivisionError, which
+# would keep LLVM from vectorising any loop that divides.
+_KERNEL = {"cache": True, "fastmath": _FASTMATH, "error_model": "numpy"}
+_INLINE = dict(_KERNEL, inline="always")
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that n * _LN2_HI is exact
+_LN2_LO = 1.90821492927058770002e-10
+
+
+@intrinsic
+def _pow2(typingctx, n):
+    """``2.0 ** n`` for an integer ``n`` in [-1022, 1023], built from its bits (vectorisable)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        i64 = llvm_ir.IntType(64)
+        biased = builder.add(args[0], llvm_ir.Constant(i64, 1023))
+        return builder.bitcast(builder.shl(biased, llvm_ir.Constant(i64, 52)), llvm_ir.DoubleType())
+
+    return sig, codegen
+
+
+@numba.njit(**_INLINE)
+def _exp_nonpositive(x):
+    """``exp(x)`` for ``x <= 0`` to ~1 ulp, branch-free so that loops over it vectorise.
+
+    libm's ``exp`` is an opaque call that LLVM cannot vectorise, and without Intel's SVML
+    numba has no vector version of it.  Range reduction ``x = n ln2 + r``, ``|r| <= ln2/2``,
+    then the degree-13 Taylor polynomial of ``exp(r)`` (truncation error < 1e-17).  Below
+    -708, where ``exp`` leaves the normal range, the result is ``exp(-708)`` ≈ 3e-308:
+    an absolute error no sum of log-likelihood terms can see.
+    """
+    x = max(x, -708.0)
+    n = np.floor(x * _LOG2E + 0.5)
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p * _pow2(np.int64(n))
+
+
+@numba.njit(**_INLINE)
+def _log1p_unit(t):
+    """``log(1 + t)`` for ``t`` in [0, 1], branch-free (relative error ~1 ulp).
+
+    ``log(1 + t) = 2 atanh(s)`` with ``s = t / (2 + t)`` in [0, 1/3]; the odd series
+    ``2 Σ s^(2k+1) / (2k+1)`` to k = 16 leaves a truncation error below 1e-17.
+    """
+    s = t / (2.0 + t)
+    z = s * s
+    p = 1.0 / 33.0
+    p = p * z + 1.0 / 31.0
+    p = p * z + 1.0 / 29.0
+    p = p * z + 1.0 / 27.0
+    p = p * z + 1.0 / 25.0
+    p = p * z + 1.0 / 23.0
+    p = p * z + 1.0 / 21.0
+    p = p * z + 1.0 / 19.0
+    p = p * z + 1.0 / 17.0
+    p = p * z + 1.0 / 15.0
+    p = p * z + 1.0 / 13.0
+    p = p * z + 1.0 / 11.0
+    p = p * z + 1.0 / 9.0
+    p = p * z + 1.0 / 7.0
+    p = p * z + 1.0 / 5.0
+    p = p * z + 1.0 / 3.0
+    p = p * z + 1.0
+    return 2.0 * s * p
+
+
+@numba.njit(**_INLINE)
 def _bernoulli_logit(y, e):
-    """``(log p(y | logit e), d/de)`` with one exp and one log1p (the kernel's bottleneck)."""
-    t = np.exp(-abs(e))
-    # log(1 + t) for t in (0, 1]: half the cost of log1p, and the absolute error
-    # (what a sum of log-likelihood terms needs) stays below 1e-16.
-    log1p_t = np.log(1.0 + t)
-    if e >= 0:
-        return y * e - e - log1p_t, y - 1.0 / (1.0 + t)
-    return y * e - log1p_t, y - t / (1.0 + t)
+    """``(log p(y | logit e), logistic(e))``: one exp, one log1p, branch-free."""
+    t = _exp_nonpositive(-abs(e))
+    inv = 1.0 / (1.0 + t)
+    positive = e >= 0.0
+    lp = y * e - (e if positive else 0.0) - _log1p_unit(t)
+    return lp, (inv if positive else t * inv)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(**_INLINE)
 def _sigmoid(x):
-    t = np.exp(-abs(x))
-    return 1.0 / (1.0 + t) if x >= 0 else t / (1.0 + t)
+    t = _exp_nonpositive(-abs(x))
+    return (1.0 if x >= 0.0 else t) / (1.0 + t)
 
 
-@numba.njit(cache=True)
-def loglik_and_grad(params, layout, X, threat_group, threat_sy, disp_idx, disp_y, disp_off,
+@numba.njit(**_KERNEL)
+def loglik_and_grad(params, layout, Xt, group_ptr, threat_sy, disp_idx, disp_y, disp_off,
                     ally_y, ally_dyad, ally_year, ally_group, ally_off, controls,
                     term_obs, term_center, term_scale, term_factor,
                     partner_idx, ally_sy, triad_ptr, triad_ji, triad_jk, triad_persistent):
     """Log-likelihood of blocks 1–2 and its gradient with respect to ``params``.
+
+    The arrays are those of :func:`design_constants`: threat rows sorted by group
+    (``group_ptr``), column-major ``Xt``, ``controls`` and ``term_obs``, unsigned
+    32-bit indices (numba adds a negative-index check to every signed gather).
+    Each loop is either a gather/scatter over indices or a branch-free pass that
+    LLVM vectorises.
 
     Returns
     -------
@@ -118,162 +210,212 @@ def loglik_and_grad(params, layout, X, threat_group, threat_sy, disp_idx, disp_y
 
     grad = np.zeros_like(params)
     ll = 0.0
-    n_threat = X.shape[0] if n_src > 0 else 0
+    n_threat = Xt.shape[1] if n_src > 0 else 0
     n_ally = ally_y.shape[0]
 
     # ---- block 1: threat probabilities and the dispute likelihood
-    lam = params[o_lambda]
-    eta = np.empty(n_threat)
+    eta = np.full(n_threat, params[o_lambda])
+    for g in range(n_grp):
+        # Zero-based loops over slices: a loop from a signed start ``lo`` would make
+        # numba check every index for negative wraparound, which stops vectorisation.
+        lo = group_ptr[g]
+        hi = group_ptr[g + 1]
+        e = eta[lo:hi]
+        for s in range(n_src):
+            b = params[g * n_src + s]
+            x = Xt[s, lo:hi]
+            for r in range(hi - lo):
+                e[r] += x[r] * b
     tau = np.empty(n_threat)
     deta = np.zeros(n_threat)  # d loglik / d eta, the dispute part first
-    every_row = layout[DISPUTE_EVERY_ROW] == 1
-    for r in range(n_threat):
-        base = threat_group[r] * n_src
-        e = lam
-        for s in range(n_src):
-            e += X[r, s] * params[base + s]
-        eta[r] = e
-        if every_row:
-            # Every row in the dispute likelihood, no offset: one exp serves tau and the term.
-            lp, dlp = _bernoulli_logit(disp_y[r], e)
+    if layout[DISPUTE_EVERY_ROW] == 1:
+        # Every row in the dispute likelihood, in order, no offset: one exp serves both.
+        for r in range(n_threat):
+            lp, p = _bernoulli_logit(disp_y[r], eta[r])
             ll += lp
-            deta[r] = dlp
-            tau[r] = disp_y[r] - dlp
-        else:
-            tau[r] = _sigmoid(e)
-    if not every_row:
-        for d in range(disp_idx.shape[0]):
-            r = disp_idx[d]
-            lp, dlp = _bernoulli_logit(disp_y[d], eta[r] + disp_off[d])
+            deta[r] = disp_y[r] - p
+            tau[r] = p
+    else:
+        for r in range(n_threat):
+            tau[r] = _sigmoid(eta[r])
+        n_disp = disp_idx.shape[0]
+        e_disp = np.empty(n_disp)
+        for d in range(n_disp):
+            e_disp[d] = eta[disp_idx[d]] + disp_off[d]
+        for d in range(n_disp):
+            lp, p = _bernoulli_logit(disp_y[d], e_disp[d])
             ll += lp
-            deta[r] += dlp
+            e_disp[d] = disp_y[d] - p
+        for d in range(n_disp):
+            deta[disp_idx[d]] += e_disp[d]
 
-    # ---- latent factors per alliance row
-    uses = np.zeros(4, dtype=np.bool_)
+    # ---- latent factors per alliance row (an unused one stays empty)
+    uses = np.zeros(5, dtype=np.bool_)  # S, S_persistent, B, T, none
     for t in range(n_term):
-        if term_factor[t] >= 0:
-            uses[term_factor[t]] = True
-    S = np.zeros(n_ally)
-    Sp = np.zeros(n_ally)
+        uses[term_factor[t]] = True  # code -1 marks the last entry: an observed-only term
+    S = np.zeros(n_ally if uses[0] else 0)
+    Sp = np.zeros(n_ally if uses[1] else 0)
     if uses[0] or uses[1]:
         # Triads are grouped by alliance row: rows ptr[a]:ptr[a+1] are those of row a.
         for a in range(n_ally):
+            lo = triad_ptr[a]
+            hi = triad_ptr[a + 1]
+            ji = triad_ji[lo:hi]
+            jk = triad_jk[lo:hi]
             acc = 0.0
             acc_p = 0.0
-            for q in range(triad_ptr[a], triad_ptr[a + 1]):
-                p = tau[triad_ji[q]] * tau[triad_jk[q]]
-                acc += p
-                if uses[1] and triad_persistent[q]:
-                    acc_p += p
-            S[a] = acc
-            Sp[a] = acc_p
-    total = np.zeros(n_sy)
+            if uses[1]:
+                persistent = triad_persistent[lo:hi]
+                for q in range(hi - lo):
+                    prod = tau[ji[q]] * tau[jk[q]]
+                    acc += prod
+                    acc_p += prod if persistent[q] else 0.0
+                Sp[a] = acc_p
+            else:
+                for q in range(hi - lo):
+                    acc += tau[ji[q]] * tau[jk[q]]
+            if uses[0]:
+                S[a] = acc
+    B = np.empty(n_ally if uses[2] else 0)
+    if uses[2]:
+        for a in range(n_ally):
+            B[a] = tau[partner_idx[a]]
+    total = np.zeros(n_sy if uses[3] else 0)
+    T = np.empty(n_ally if uses[3] else 0)
     if uses[3]:
         for r in range(n_threat):
             total[threat_sy[r]] += tau[r]
+        for a in range(n_ally):
+            T[a] = total[ally_sy[a]]
+    ones = np.ones(n_ally if uses[4] else 0)
 
-    # ---- block 2: alliance likelihood, column by column (branch-free inner loops)
+    # ---- block 2: alliance likelihood, column by column
     e_ally = np.empty(n_ally)
     mu = params[o_mu]
     for a in range(n_ally):
         e_ally[a] = mu + ally_off[a]
+    dyad = params[o_dyad:o_year]
     if n_dyad > 0:
         for a in range(n_ally):
-            e_ally[a] += params[o_dyad + ally_dyad[a]]
+            e_ally[a] += dyad[ally_dyad[a]]
+    year = params[o_year:o_agrp]
     if n_year > 0:
         for a in range(n_ally):
-            e_ally[a] += params[o_year + ally_year[a]]
+            e_ally[a] += year[ally_year[a]]
+    agrp = params[o_agrp:o_gamma]
     if n_agrp > 0:
         for a in range(n_ally):
-            e_ally[a] += params[o_agrp + ally_group[a]]
+            e_ally[a] += agrp[ally_group[a]]
     for c in range(n_ctrl):
         coef = params[o_ctrl + c]
+        col = controls[c]
         for a in range(n_ally):
-            e_ally[a] += controls[a, c] * coef
+            e_ally[a] += col[a] * coef
     value = np.empty((n_term, n_ally))  # the standardised terms
     for t in range(n_term):
         f = term_factor[t]
+        lat = S if f == 0 else Sp if f == 1 else B if f == 2 else T if f == 3 else ones
+        obs = term_obs[t]
+        center = term_center[t]
         inv = 1.0 / term_scale[t]
-        for a in range(n_ally):
-            if f == 0:
-                lat = S[a]
-            elif f == 1:
-                lat = Sp[a]
-            elif f == 2:
-                lat = tau[partner_idx[a]]
-            elif f == 3:
-                lat = total[ally_sy[a]]
-            else:
-                lat = 1.0
-            value[t, a] = (term_obs[a, t] * lat - term_center[t]) * inv
+        v = value[t]
         g = params[o_gamma + t]
         for a in range(n_ally):
-            e_ally[a] += g * value[t, a]
+            v[a] = (obs[a] * lat[a] - center) * inv
+            e_ally[a] += g * v[a]
     res = np.empty(n_ally)  # d loglik / d eta per alliance row
     for a in range(n_ally):
-        lp, res[a] = _bernoulli_logit(ally_y[a], e_ally[a])
+        lp, p = _bernoulli_logit(ally_y[a], e_ally[a])
         ll += lp
-    # reverse: intercepts, effects, coefficients, and the adjoints of the latent factors
+        res[a] = ally_y[a] - p
+
+    # ---- reverse: intercepts, effects, coefficients, and the adjoints of the latent factors
+    acc = 0.0
     for a in range(n_ally):
-        grad[o_mu] += res[a]
+        acc += res[a]
+    grad[o_mu] = acc
     if n_dyad > 0:
+        g_dyad = grad[o_dyad:o_year]
         for a in range(n_ally):
-            grad[o_dyad + ally_dyad[a]] += res[a]
+            g_dyad[ally_dyad[a]] += res[a]
     if n_year > 0:
+        g_year = grad[o_year:o_agrp]
         for a in range(n_ally):
-            grad[o_year + ally_year[a]] += res[a]
+            g_year[ally_year[a]] += res[a]
     if n_agrp > 0:
+        g_agrp = grad[o_agrp:o_gamma]
         for a in range(n_ally):
-            grad[o_agrp + ally_group[a]] += res[a]
+            g_agrp[ally_group[a]] += res[a]
     for c in range(n_ctrl):
+        col = controls[c]
         acc = 0.0
         for a in range(n_ally):
-            acc += res[a] * controls[a, c]
+            acc += res[a] * col[a]
         grad[o_ctrl + c] = acc
-    dS = np.zeros(n_ally)
-    dSp = np.zeros(n_ally)
-    dtotal = np.zeros(n_sy)
-    dtau = np.zeros(n_threat)
+    dS = np.zeros(S.shape[0])
+    dSp = np.zeros(Sp.shape[0])
+    dB = np.zeros(B.shape[0])
+    dT = np.zeros(T.shape[0])
     for t in range(n_term):
+        v = value[t]
         acc = 0.0
         for a in range(n_ally):
-            acc += res[a] * value[t, a]
+            acc += res[a] * v[a]
         grad[o_gamma + t] = acc
         f = term_factor[t]
         if f < 0:
             continue
+        dlat = dS if f == 0 else dSp if f == 1 else dB if f == 2 else dT
         w = params[o_gamma + t] / term_scale[t]
+        obs = term_obs[t]
         for a in range(n_ally):
-            dlat = res[a] * w * term_obs[a, t]
-            if f == 0:
-                dS[a] += dlat
-            elif f == 1:
-                dSp[a] += dlat
-            elif f == 2:
-                dtau[partner_idx[a]] += dlat
-            else:
-                dtotal[ally_sy[a]] += dlat
+            dlat[a] += res[a] * w * obs[a]
 
     # ---- reverse through the latent factors to tau, then to eta and beta
+    dtau = np.zeros(n_threat)
     if uses[0] or uses[1]:
         for a in range(n_ally):
-            for q in range(triad_ptr[a], triad_ptr[a + 1]):
-                g = dS[a]
-                if uses[1] and triad_persistent[q]:
-                    g += dSp[a]
-                i = triad_ji[q]
-                k = triad_jk[q]
-                dtau[i] += g * tau[k]
-                dtau[k] += g * tau[i]
+            lo = triad_ptr[a]
+            hi = triad_ptr[a + 1]
+            ji = triad_ji[lo:hi]
+            jk = triad_jk[lo:hi]
+            g0 = dS[a] if uses[0] else 0.0
+            if uses[1]:
+                g1 = g0 + dSp[a]
+                persistent = triad_persistent[lo:hi]
+                for q in range(hi - lo):
+                    g = g1 if persistent[q] else g0
+                    dtau[ji[q]] += g * tau[jk[q]]
+                    dtau[jk[q]] += g * tau[ji[q]]
+            else:
+                for q in range(hi - lo):
+                    dtau[ji[q]] += g0 * tau[jk[q]]
+                    dtau[jk[q]] += g0 * tau[ji[q]]
+    if uses[2]:
+        for a in range(n_ally):
+            dtau[partner_idx[a]] += dB[a]
     if uses[3]:
+        dtotal = np.zeros(n_sy)
+        for a in range(n_ally):
+            dtotal[ally_sy[a]] += dT[a]
         for r in range(n_threat):
             dtau[r] += dtotal[threat_sy[r]]
+    de = eta  # reused: d loglik / d eta
+    acc = 0.0
     for r in range(n_threat):
-        de = deta[r] + dtau[r] * tau[r] * (1.0 - tau[r])
-        grad[o_lambda] += de
-        base = threat_group[r] * n_src
+        de[r] = deta[r] + dtau[r] * tau[r] * (1.0 - tau[r])
+        acc += de[r]
+    grad[o_lambda] = acc
+    for g in range(n_grp):
+        lo = group_ptr[g]
+        hi = group_ptr[g + 1]
+        e = de[lo:hi]
         for s in range(n_src):
-            grad[base + s] += de * X[r, s]
+            x = Xt[s, lo:hi]
+            acc = 0.0
+            for r in range(hi - lo):
+                acc += e[r] * x[r]
+            grad[g * n_src + s] = acc
     out = np.empty(1)
     out[0] = ll
     return out, grad
@@ -314,49 +456,71 @@ def _numba_funcify_fused(op, node=None, **kwargs):
 
 
 def design_constants(design, layout: FusedLayout) -> list[np.ndarray]:
-    """The constant inputs of :class:`FusedLogLik` for ``design``, in the kernel's order."""
-    n_ally = len(design.ally_y)
-    i64 = np.int64
+    """The constant inputs of :class:`FusedLogLik` for ``design``, in the kernel's order.
 
-    def ints(a, n):
-        return np.zeros(n, dtype=i64) if a is None else np.ascontiguousarray(a, dtype=i64)
+    The kernel sees the threat rows sorted by group (stable), so that each group's
+    weights multiply a contiguous block of rows; every index into them is remapped.
+    The order is internal: the kernel returns only the total and the gradient.
+    """
+    n_ally = len(design.ally_y)
+    u32 = np.uint32
+
+    def idx(a, n):
+        return np.zeros(n, dtype=u32) if a is None else np.ascontiguousarray(a, dtype=u32)
+
+    def columns(a, n_col):
+        return np.ascontiguousarray(np.asarray(a, dtype=float).reshape(n_ally, n_col).T)
 
     if design.has_threat:
-        X = np.ascontiguousarray(design.threat_X, dtype=float)
-        threat_group = ints(design.threat_group, len(X))
-        threat_sy = ints(design.threat_sy, len(X))
-        disp_idx = ints(design.dispute_rows(), 0)
-        disp_y = np.asarray(design.threat_y, dtype=float)[disp_idx]
+        n_threat = len(design.threat_X)
+        group = np.zeros(n_threat, dtype=np.int64) if design.threat_group is None \
+            else np.asarray(design.threat_group, dtype=np.int64)
+        order = np.argsort(group, kind="stable")
+        new_row = np.empty(n_threat, dtype=np.int64)
+        new_row[order] = np.arange(n_threat)
+        Xt = np.ascontiguousarray(np.asarray(design.threat_X, dtype=float)[order].T)
+        group_ptr = np.searchsorted(group[order], np.arange(layout.n_group + 1)).astype(np.int64)
+        threat_sy = idx(None if design.threat_sy is None else design.threat_sy[order], n_threat)
+        disp_rows = new_row[design.dispute_rows()]
+        disp_order = np.argsort(disp_rows, kind="stable")
+        disp_idx = idx(disp_rows[disp_order], 0)
+        disp_y = np.asarray(design.threat_y, dtype=float)[design.dispute_rows()][disp_order]
         disp_off = np.zeros(len(disp_idx)) if design.dispute_offset is None \
-            else np.asarray(design.dispute_offset, dtype=float)
+            else np.asarray(design.dispute_offset, dtype=float)[disp_order]
     else:
-        X = np.zeros((0, 0))
-        threat_group = threat_sy = disp_idx = np.zeros(0, dtype=i64)
+        Xt = np.zeros((0, 0))
+        new_row = np.zeros(0, dtype=np.int64)
+        group_ptr = np.zeros(1, dtype=np.int64)
+        threat_sy = disp_idx = np.zeros(0, dtype=u32)
         disp_y = disp_off = np.zeros(0)
+
+    def threat_rows(a):
+        return idx(None if a is None else new_row[a], n_ally)
+
     off = np.zeros(n_ally) if design.ally_offset is None else np.asarray(design.ally_offset, dtype=float)
     if design.ally_cc_offset is not None:
         off = off + np.asarray(design.ally_cc_offset, dtype=float)
     n_term = len(design.terms)
     if design.triad_ally is not None and len(design.triad_ally):
         # Group the triads by alliance row (stable, so the sums are always taken in one order).
-        order = np.argsort(design.triad_ally, kind="stable")
-        triad_ptr = np.searchsorted(design.triad_ally[order], np.arange(n_ally + 1)).astype(i64)
-        triad_ji = np.ascontiguousarray(design.triad_ji[order], dtype=np.int32)
-        triad_jk = np.ascontiguousarray(design.triad_jk[order], dtype=np.int32)
-        triad_persistent = np.ascontiguousarray(design.triad_persistent[order], dtype=np.bool_)
+        t_order = np.argsort(design.triad_ally, kind="stable")
+        triad_ptr = np.searchsorted(design.triad_ally[t_order], np.arange(n_ally + 1)).astype(np.int64)
+        triad_ji = idx(new_row[design.triad_ji[t_order]], 0)
+        triad_jk = idx(new_row[design.triad_jk[t_order]], 0)
+        triad_persistent = np.ascontiguousarray(design.triad_persistent[t_order], dtype=np.bool_)
     else:
-        triad_ptr = np.zeros(n_ally + 1, dtype=i64)
-        triad_ji = triad_jk = np.zeros(0, dtype=np.int32)
+        triad_ptr = np.zeros(n_ally + 1, dtype=np.int64)
+        triad_ji = triad_jk = np.zeros(0, dtype=u32)
         triad_persistent = np.zeros(0, dtype=np.bool_)
     return [
-        layout.vector(), X, threat_group, threat_sy, disp_idx, disp_y, disp_off,
-        np.asarray(design.ally_y, dtype=float), ints(design.ally_dyad, n_ally), ints(design.ally_year, n_ally),
-        ints(design.ally_group, n_ally), np.ascontiguousarray(off),
-        np.ascontiguousarray(np.asarray(design.controls, dtype=float).reshape(n_ally, len(design.control_names))),
-        np.ascontiguousarray(np.asarray(design.term_observed, dtype=float).reshape(n_ally, n_term)),
+        layout.vector(), Xt, group_ptr, threat_sy, disp_idx, disp_y, disp_off,
+        np.asarray(design.ally_y, dtype=float), idx(design.ally_dyad, n_ally), idx(design.ally_year, n_ally),
+        idx(design.ally_group, n_ally), np.ascontiguousarray(off),
+        columns(design.controls, len(design.control_names)),
+        columns(design.term_observed, n_term),
         np.asarray(design.term_center, dtype=float).reshape(n_term),
         np.asarray(design.term_scale, dtype=float).reshape(n_term),
-        np.array([FACTOR_CODES[f] for f in design.term_latent], dtype=i64),
-        ints(design.partner_idx, n_ally), ints(design.ally_sy, n_ally),
+        np.array([FACTOR_CODES[f] for f in design.term_latent], dtype=np.int64),
+        threat_rows(design.partner_idx), idx(design.ally_sy, n_ally),
         triad_ptr, triad_ji, triad_jk, triad_persistent,
     ]
