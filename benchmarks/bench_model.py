@@ -4,12 +4,13 @@ Prints, for the embedded Middle East panel and the default variant:
 - milliseconds per log-density + gradient evaluation, for the dense per-year
   shared-threat kernel, the sparse-triad formulation of the same model, and the
   fused numba likelihood kernel that sampling uses (walt_bayes.model.fused);
-- (with --main-job) the wall time of ``walt-bayes fit balance_of_threat``, its
-  stage times, convergence figures and bulk ESS per second of sampling;
+- (with --main-job) ``walt-bayes fit balance_of_threat`` with 4 chains x ``--draws``
+  (default 1000, issue 4's target): wall time, stage times, the sampler's own sampling
+  time, convergence figures and bulk ESS per second of sampling;
 - (with --pymc) min bulk ESS per second of nutpie on the fused kernel and of PyMC's own
   NUTS on the graph form, same data, draws and seed, and their ratio.
 
-Usage: ``uv run python benchmarks/bench_model.py [--main-job] [--pymc [--pymc-draws N]]``
+Usage: ``uv run python benchmarks/bench_model.py [--main-job [--draws N]] [--pymc [--pymc-draws N]]``
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("--pymc", action="store_true",
                         help="also compare min-ESS per second: nutpie on the fused kernel vs PyMC's NUTS on the graph")
     parser.add_argument("--pymc-draws", type=int, default=700, help="draws (and tuning steps) of the --pymc runs")
+    parser.add_argument("--draws", type=int, default=1000,
+                        help="posterior draws per chain of the --main-job fit (issue 4's target: 4 chains x 1000)")
     args = parser.parse_args()
     spec = load_spec("balance_of_threat")
     data = load_dataset("middle-east")
@@ -79,7 +82,7 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run(
             [str(Path(sys.executable).parent / "walt-bayes"), "fit", "balance_of_threat", "--data", "middle-east",
-             "--out", tmp],
+             "--out", tmp, "--draws", str(args.draws)],
             check=True,
         )
         wall = time.perf_counter() - t0
@@ -90,7 +93,13 @@ def main() -> None:
         walls = json.loads(tree.attrs["wall_times"])
         conv = json.loads(tree.attrs["convergence"])
         ess = np.inf if not conv else conv["min_ess_bulk"]
+        settings = json.loads(tree.attrs["sampler_settings"])
+        sampler_s = float(tree["posterior"].attrs.get("sampling_time", np.nan))
+        steps = float(np.asarray(tree["sample_stats"]["n_steps"]).mean())
         print(f"main job wall {wall:.1f} s; stages {', '.join(f'{k} {v:.1f} s' for k, v in walls.items())}")
+        print(f"{settings['chains']} chains x ({settings['tune']} tune + {settings['draws']} draws): sampling "
+              f"{sampler_s:.1f} s by the sampler's clock (target <= 60 s), {walls['sampling']:.1f} s with the "
+              f"model's compile; mean leapfrog steps per draw {steps:.1f}")
         print(f"max R-hat {conv['max_rhat']:.3f}, min bulk ESS {conv['min_ess_bulk']:.0f}, "
               f"divergences {conv['divergences']}; min bulk ESS per second of sampling "
               f"{ess / walls['sampling']:.1f}")

@@ -65,6 +65,23 @@ def test_fused_equals_graph_on_the_embedded_panel():
     _assert_same_density(design, spec, seed=10)
 
 
+def test_fused_equals_graph_with_centred_year_intercepts(sim_balancing, bot_spec, monkeypatch):
+    import walt_bayes.model.design as design_module
+
+    assert not build_design(load_dataset("middle-east").panel, bot_spec).year_centred  # 26 allied rows a year
+    # The rule picks centred year intercepts for panels with many allied rows a year (the
+    # global panel); lower its threshold so that the small simulated panel gets them.
+    monkeypatch.setattr(design_module, "YEAR_CENTRED_MIN_ALLIED", 0.5)
+    design = build_design(sim_balancing.panel, bot_spec)
+    assert design.year_centred
+    assert "year_effect" in build_model(design, bot_spec).named_vars
+    _assert_same_density(design, bot_spec, seed=30)
+    # A stored design keeps its choice, so that folds and reloads build the same parameters.
+    from walt_bayes.model.design import Design
+
+    assert Design.from_dataset(design.to_dataset()).year_centred
+
+
 def test_fused_equals_graph_with_case_control_offsets(sim_balancing, bot_spec):
     design = build_design(sim_balancing.panel, bot_spec, case_control="0.3", seed=5)
     assert design.dispute_idx is not None and np.any(design.ally_cc_offset != 0)

@@ -24,11 +24,13 @@ def _prior_as_posterior(design, spec, draws=60, seed=1):
     return ds.set_index(flat=["chain", "draw"]).unstack("flat").transpose("chain", "draw", ...)
 
 
-@pytest.mark.parametrize("variant,case_control", [("balance_of_threat", "off"), ("balance_of_threat", "0.3"),
-                                                  ("ideology", "off"), ("null", "off")])
-def test_numpy_loglik_equals_pymc(sim_balancing, variant, case_control):
+@pytest.mark.parametrize("variant,case_control,year_centred", [
+    ("balance_of_threat", "off", False), ("balance_of_threat", "0.3", False), ("balance_of_threat", "off", True),
+    ("ideology", "off", False), ("null", "off", False)])
+def test_numpy_loglik_equals_pymc(sim_balancing, variant, case_control, year_centred):
     spec = load_spec(variant)
     design = build_design(sim_balancing.panel, spec, case_control=case_control, seed=5)
+    design.year_centred = year_centred  # both parameterisations of the year intercepts
     post = _prior_as_posterior(design, spec)
     mine = pointwise_groups(post, design, seed=3)
     pymc_ll = pm.compute_log_likelihood(

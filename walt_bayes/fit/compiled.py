@@ -54,6 +54,7 @@ def structure_key(design: Design, spec: ModelSpec) -> str:
         "controls": list(design.control_names), "n_state_years": int(design.n_state_years or 0),
         "data_rates": {k: float(v) for k, v in (design.data_rates or {}).items()},
         "case_control": design.dispute_idx is not None,
+        "year_centred": bool(design.year_centred),
     }
     h.update(json.dumps(meta, sort_keys=True).encode())
     for array in (design.dyad_centred, design.dyad_means):

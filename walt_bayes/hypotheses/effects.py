@@ -249,7 +249,8 @@ def model_draws(post: xr.Dataset, design: Design, max_draws: int | None = MAX_DR
     n_total = n_samples(post)
     index = draw_index(n_total, max_draws)
     names = ["mu_alpha"] + [f"gamma_{t}" for t in design.terms] + [f"control_{c}" for c in design.control_names]
-    optional = ["dyad_effect", "sigma_dyad", "z_dyad", "sigma_alpha", "z_alpha", "sigma_year", "z_year"]
+    optional = ["dyad_effect", "sigma_dyad", "z_dyad", "sigma_alpha", "z_alpha", "sigma_year", "z_year",
+                "year_effect"]
     if design.has_threat:
         names += ["lambda_0"] + [f"beta_{s}" for s in design.sources]
         optional += ["beta"]
@@ -318,6 +319,8 @@ def alliance_eta(design: Design, d: dict[str, np.ndarray], latent: dict[str, np.
         eta += coefs @ design.controls.T
     if "z_year" in d:
         eta += (d["sigma_year"][:, None] * d["z_year"])[:, design.ally_year]
+    elif "year_effect" in d:  # centred year intercepts (Design.year_centred)
+        eta += d["year_effect"][:, design.ally_year]
     if design.ally_offset is not None and np.any(design.ally_offset != 0):
         eta += design.ally_offset[None, :]
     return eta

@@ -256,9 +256,17 @@ def _alliance_parameters(design: Design, spec: ModelSpec) -> dict:
     if a.dyad_intercepts and len(design.dyads) > 1:
         p["dyad"] = _dyad_effects(design, spec, p)
     if a.year_intercepts and len(design.years) > 1:
-        sigma_year = _scalar(spec, "sigma_year")
-        p["year"] = sigma_year * pm.ZeroSumNormal("z_year", sigma=1.0, dims="year")
+        p["year"] = _year_effects(design, spec)
     return p
+
+
+def _year_effects(design: Design, spec: ModelSpec):
+    """Zero-sum year intercepts with scale ``sigma_year``: centred (``year_effect``) where the
+    years carry many allied rows (``Design.year_centred``), else non-centred (``z_year``)."""
+    sigma_year = _scalar(spec, "sigma_year")
+    if design.year_centred:
+        return pm.ZeroSumNormal("year_effect", sigma=sigma_year, dims="year")
+    return sigma_year * pm.ZeroSumNormal("z_year", sigma=1.0, dims="year")
 
 
 def _dyad_effects(design: Design, spec: ModelSpec, p: dict):

@@ -129,6 +129,11 @@ def logistic_mle(
     return w
 
 
+#: Allied rows per year (on average) from which the year intercepts are sampled centred
+#: (:meth:`Design.set_dyad_parameterisation`).
+YEAR_CENTRED_MIN_ALLIED = 50.0
+
+
 @dataclass
 class Design:
     """Arrays for the PyMC model, with the metadata to interpret them."""
@@ -175,6 +180,7 @@ class Design:
     # mean of the observed-only columns (controls, then terms; 0 for latent terms).
     dyad_centred: np.ndarray | None = None  # (n_dyad,) bool
     dyad_means: np.ndarray | None = None  # (n_dyad, n_control + n_term)
+    year_centred: bool = False  # year intercepts sampled centred (build._year_effects)
     duration: DurationArrays | None = None  # block 3: spell-years at risk (walt_bayes.model.duration)
     joining: JoiningArrays | None = None  # wartime joining, COND-5 (walt_bayes.model.joining)
     # Bookkeeping.
@@ -304,6 +310,7 @@ class Design:
                 "data_rates": self.data_rates,
                 "n_state_years": self.n_state_years,
                 "case_control": self.case_control,
+                "year_centred": bool(self.year_centred),
             }
         )
         return ds
@@ -369,6 +376,7 @@ class Design:
         if "dyad_centred" in ds:
             d.dyad_centred = ds["dyad_centred"].values.astype(bool)
             d.dyad_means = ds["dyad_means"].values
+            d.year_centred = bool(meta.get("year_centred", False))  # fits before it: non-centred
         else:
             d.set_dyad_parameterisation()
         return d
@@ -389,6 +397,8 @@ class Design:
         count = np.bincount(self.ally_dyad, minlength=n_dyad).astype(float)
         allied = np.bincount(self.ally_dyad, weights=np.asarray(self.ally_y, float), minlength=n_dyad)
         self.dyad_centred = allied > 0
+        self.year_centred = bool(len(self.years) > 1
+                                 and float(np.sum(self.ally_y)) / len(self.years) >= YEAR_CENTRED_MIN_ALLIED)
         n_term = len(self.terms)
         observed = np.asarray(self.term_observed, float).reshape(len(self.ally_y), n_term)
         standardised = (observed - self.term_center) / self.term_scale
