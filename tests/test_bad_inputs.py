@@ -795,6 +795,13 @@ def with_changed_power(setup: Callable[[Path], None]) -> Callable[[Path], None]:
     return both
 
 
+def legacy_embedded_sha() -> str:
+    from walt_bayes.panel.embedded import load_middle_east
+    from walt_bayes.panel.hashing import legacy_panel_sha256
+
+    return legacy_panel_sha256(load_middle_east())
+
+
 PROBE_STATE: dict[str, str] = {}
 BOT_TOML = (REPO / "models" / "balance_of_threat.toml").read_text("utf-8")
 PROBES = [
@@ -815,6 +822,11 @@ PROBES = [
         "data differ",
         with_changed_power(check_fit()),
     ),
+    # Fits written before the binary content hash store the CSV-text hash of the same data.
+    Case("matches-legacy-hash", ["check", "run"], "fit matches",
+         lambda ws: fake_fit(ws / "run" / "fit.nc", data_sha256=PROBE_STATE["legacy_sha"])),
+    Case("legacy-hash-data-differ", ["check", "run", "--data", "me"], "data differ",
+         with_changed_power(lambda ws: fake_fit(ws / "run" / "fit.nc", data_sha256=PROBE_STATE["legacy_sha"]))),
     Case(
         "spec-differs",
         ["check", "run", "--spec", "balance_of_threat"],
@@ -856,6 +868,7 @@ def results(tmp_path_factory, base_panel):
     """Run every case (concurrently); map id -> (workspace, before, after, result)."""
     root = tmp_path_factory.mktemp("bad-inputs")
     PROBE_STATE["sha"] = embedded_sha()
+    PROBE_STATE["legacy_sha"] = legacy_embedded_sha()
     prepared = {}
     for case in CASES + PROBES:
         ws = root / case.id

@@ -39,6 +39,7 @@ def check_command(
     """Check that a fit matches its data and spec (sha256, spec content, library versions)."""
     from walt_bayes.fit.fitfile import check_provenance, load_fit, version_differences
     from walt_bayes.panel.datasets import EMBEDDED, load_dataset
+    from walt_bayes.panel.hashing import legacy_panel_sha256
     from walt_bayes.spec import list_variants, load_spec
 
     console = Console(highlight=False, soft_wrap=True)
@@ -53,7 +54,10 @@ def check_command(
     checked, diffs = [], []
     if data is not None:
         dataset = load_dataset(data)
-        diffs += check_provenance(tree, data_sha256=dataset.sha256, data_name=dataset.name)
+        data_diffs = check_provenance(tree, data_sha256=dataset.sha256, data_name=dataset.name)
+        if data_diffs and str(tree.attrs.get("data_sha256")) == legacy_panel_sha256(dataset.panel):
+            data_diffs = []  # a fit from before the binary content hash, on the same data
+        diffs += data_diffs
         checked.append(f"data {dataset.name} (sha256 {dataset.sha256[:12]}…)")
     if spec is not None:
         model_spec = load_spec(spec)
