@@ -306,6 +306,7 @@ def compile_model(task: dict):
     import pymc as pm
     import pytensor
 
+    from walt_bayes.fit.fresh import fresh_numba_compile
     from walt_bayes.model.build import build_model
 
     spec = parse_spec(task["fit_spec"], source=task["fit_spec_source"])
@@ -315,7 +316,8 @@ def compile_model(task: dict):
         for name, y in task["outcomes"].items()
     }
     model = pm.observe(model, shared)
-    return nutpie.compile_pymc_model(model), spec
+    with fresh_numba_compile():
+        return nutpie.compile_pymc_model(model), spec
 
 
 def _compiled(task: dict):

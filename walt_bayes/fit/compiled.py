@@ -25,6 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
+from walt_bayes.fit.fresh import fresh_numba_compile
 from walt_bayes.model.build import build_model, can_fuse, fused_data
 from walt_bayes.model.design import Design
 from walt_bayes.spec import ModelSpec
@@ -150,14 +151,16 @@ def sample_fused(
             cached = _COMPILED.get(key)
             if cached is None:
                 model = build_model(design, spec, fused=True, shared_data=True)
-                cached = (model, nutpie.compile_pymc_model(model))
+                with fresh_numba_compile():
+                    cached = (model, nutpie.compile_pymc_model(model))
                 _COMPILED.clear()
                 _COMPILED[key] = cached
         model, compiled = cached
         compiled = compiled.with_data(**fused_data(design, spec))
     else:
         model = build_model(design, spec, fused=True)
-        compiled = nutpie.compile_pymc_model(model)
+        with fresh_numba_compile():
+            compiled = nutpie.compile_pymc_model(model)
     if start is not None:
         compiled = dataclasses.replace(compiled, initial_point_func=posterior_start(model, start))
     return nutpie.sample(

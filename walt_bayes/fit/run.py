@@ -17,6 +17,7 @@ import walt_bayes
 from walt_bayes.atomic import interrupted
 from walt_bayes.fit.diagnostics import Convergence, check_convergence, summary_table
 from walt_bayes.fit.fitfile import FORMAT, library_versions
+from walt_bayes.fit.fresh import fresh_numba_compile
 from walt_bayes.fit.pointwise import pointwise_groups
 from walt_bayes.model.build import build_model, can_fuse
 from walt_bayes.model.design import Design, build_design
@@ -61,17 +62,18 @@ def sample_posterior(model: pm.Model, settings: dict, seed: int, progressbar: bo
     nuts = {"target_accept": settings["target_accept"]}
     if settings["sampler"] == "nutpie":
         nuts["adaptation"] = settings["adaptation"]
-    return pm.sample(
-        draws=settings["draws"],
-        tune=settings["tune"],
-        chains=settings["chains"],
-        cores=settings["cores"],
-        random_seed=int(seed),
-        nuts_sampler=settings["sampler"],
-        progressbar=progressbar,
-        model=model,
-        nuts=nuts,
-    )
+    with fresh_numba_compile():
+        return pm.sample(
+            draws=settings["draws"],
+            tune=settings["tune"],
+            chains=settings["chains"],
+            cores=settings["cores"],
+            random_seed=int(seed),
+            nuts_sampler=settings["sampler"],
+            progressbar=progressbar,
+            model=model,
+            nuts=nuts,
+        )
 
 
 def fit_model(
