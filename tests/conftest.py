@@ -8,6 +8,9 @@ from pathlib import Path
 # Keep PyTensor's compile cache out of the repository (before pytensor is imported).
 _cache = Path(os.environ.get("WALT_BAYES_TEST_CACHE", Path.home() / ".cache" / "walt-bayes-tests"))
 os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={_cache / 'pytensor'}")
+# Fits here may reuse compiled sampling functions (walt_bayes.fit.fresh); test_repro turns
+# this off to check that a cold and a warm compile cache give the same draws.
+os.environ.setdefault("WALT_BAYES_COMPILE_CACHE", "1")
 
 import pytest  # noqa: E402
 

@@ -35,6 +35,7 @@ def _fit(tmp: Path, panel: Path, seed: int, hashseed: str, compiledir: Path) -> 
         PYTENSOR_FLAGS=f"base_compiledir={compiledir}",
     )
     env.pop("WALT_BAYES_MIRROR", None)
+    env.pop("WALT_BAYES_COMPILE_CACHE", None)  # the fits' own behaviour: compile afresh
     return subprocess.run(
         [
             sys.executable,

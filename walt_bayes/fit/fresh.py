@@ -9,10 +9,15 @@ Neither numba's own cache for the fused kernel nor fast-math was the cause (both
 ruled out the same way).  Compiling the sampler's functions without the cache made a
 run on a warm directory give the cold run's draws bit for bit, at a cost of ~20 s of
 compile per fit on the embedded panel.
+
+``WALT_BAYES_COMPILE_CACHE=1`` lets sampling reuse the cache (faster repeated fits, the
+draws then depend on the cache's state); the test suite sets it except where it
+tests reproducibility (tests/test_repro.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,5 +30,8 @@ def fresh_numba_compile() -> Iterator[None]:
     """
     import pytensor
 
+    if os.environ.get("WALT_BAYES_COMPILE_CACHE") == "1":
+        yield
+        return
     with pytensor.config.change_flags(numba__cache=False):
         yield
