@@ -82,7 +82,26 @@ def min_ess_per_s(idata, seconds: float) -> tuple[float, float]:
     return ess, ess / seconds
 
 
-def short_runs(models: dict, draws: int, tune: int, chains: int, seed: int, samplers=("nutpie", "pymc")) -> None:
+def _progress_printer(total: int, t0: float, every: int = 25):
+    """A ``pm.sample`` callback printing each chain's iteration every ``every`` iterations.
+
+    PyMC's NUTS on the global graph takes tens of minutes; without a progress bar
+    (off: its output is not a terminal) this is the only sign of where it stands.
+    """
+
+    def callback(trace, draw) -> None:
+        i = draw.draw_idx + 1
+        if i % every == 0 or i == total:
+            steps = draw.stats[0].get("tree_size", float("nan")) if draw.stats else float("nan")
+            print(f"    pymc chain {draw.chain}: iteration {i}/{total} "
+                  f"({'tune' if draw.tuning else 'draw'}), {time.perf_counter() - t0:.0f} s, "
+                  f"last tree {steps:.0f} steps", flush=True)
+
+    return callback
+
+
+def short_runs(models: dict, draws: int, tune: int, chains: int, seed: int, samplers=("nutpie", "pymc"),
+               target_accept: float = 0.9) -> None:
     """Min-ESS per second of each sampler on its model (``models[sampler]``)."""
     import pymc as pm
 
@@ -90,7 +109,9 @@ def short_runs(models: dict, draws: int, tune: int, chains: int, seed: int, samp
     for sampler in samplers:
         model = models[sampler]
         t0 = time.perf_counter()
-        kw = {"nuts": {"target_accept": 0.9}}
+        kw = {"nuts": {"target_accept": target_accept}}
+        if sampler == "pymc":
+            kw["callback"] = _progress_printer(tune + draws, t0)
         idata = pm.sample(
             draws=draws, tune=tune, chains=chains, cores=2, random_seed=seed, nuts_sampler=sampler,
             progressbar=False, model=model, **kw,
@@ -192,7 +213,8 @@ def main() -> None:
         # What walt-bayes fit samples (nutpie on the fused likelihood kernel) against the
         # straightforward implementation: PyMC's NUTS on the plain graph of the same model.
         models = {"nutpie": build_model(design, spec, fused=True), "pymc": build_model(design, spec)}
-        short_runs(models, args.short_draws, args.short_draws, 2, args.seed, tuple(args.samplers.split(",")))
+        short_runs(models, args.short_draws, args.short_draws, 2, args.seed, tuple(args.samplers.split(",")),
+                   spec.sampler.target_accept)
     if args.fit:
         run_fit(panel_path, args)
 
