@@ -5,10 +5,18 @@ PyTensor compile directory was cold and a run on the same directory once warm ga
 different draws (``gamma_shared`` up to 0.46 apart), though each state on its own
 repeats exactly.  A function loaded from PyTensor's numba cache can differ from a
 fresh compile in the last bit of a gradient, and NUTS trajectories amplify that.
-Neither numba's own cache for the fused kernel nor fast-math was the cause (both
-ruled out the same way).  Compiling the sampler's functions without the cache made a
-run on a warm directory give the cold run's draws bit for bit, at a cost of ~20 s of
-compile per fit on the embedded panel.
+Compiling the sampler's functions without the cache made a run on a warm directory
+give the cold run's draws bit for bit, at a cost of ~20 s of compile per fit on the
+embedded panel.
+
+The cause is fast-math reassociation, which lets LLVM choose the order of each sum
+according to the context a function is optimised in.  Measured on logp and gradient
+at 20 points (embedded balance_of_threat): a cached load differed from the fresh
+compile in 85 of 364 gradient entries (relative 5e-14); with PyTensor's
+``numba__fastmath`` off, in one; with the fused kernel's "reassoc" off as well, in
+none.  The kernel needs reassociation to vectorise its sums (0.25 ms per gradient,
+0.49 ms without), and sums written out in fixed SIMD lanes cost ~10% (0.27 ms), so
+compiling afresh stays the cheaper way to reproducible draws.
 
 ``WALT_BAYES_COMPILE_CACHE=1`` lets sampling reuse the cache (faster repeated fits, the
 draws then depend on the cache's state); the test suite sets it except where it
