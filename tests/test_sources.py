@@ -399,3 +399,25 @@ def test_mirror_copy_is_not_a_symlink_or_move(tmp_path):
     cached = fetch_mod.cached_path("cow_majors")
     assert not cached.is_symlink() and (mirror / "cow_majors.rda").exists()
     assert oct(cached.stat().st_mode & 0o777) == "0o644"
+
+
+def test_atomic_outputs_get_the_permissions_of_a_plain_write(tmp_path):
+    """mkstemp/mkdtemp make 0600 files and 0700 folders; results must follow the umask instead."""
+    import os
+
+    from walt_bayes.atomic import atomic_dir, atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "run") as d:
+            (d / "fit.nc").write_bytes(b"x")
+        with atomic_path(tmp_path / "table.csv") as f:
+            f.write_text("a\n")
+        os.umask(0o077)
+        with atomic_dir(tmp_path / "private") as d:
+            (d / "x").write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "run").stat().st_mode & 0o777) == "0o755"
+    assert oct((tmp_path / "table.csv").stat().st_mode & 0o777) == "0o644"
+    assert oct((tmp_path / "private").stat().st_mode & 0o777) == "0o700"

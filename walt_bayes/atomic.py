@@ -64,6 +64,13 @@ def _unwritable(target: Path, err: OSError) -> WaltError:
     return WaltError(f"{target}: cannot write here ({why}); nothing was written")
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 def is_temporary(path: str | os.PathLike) -> bool:
     """True for the temporary names :func:`atomic_path` / :func:`atomic_dir` use."""
     return bool(_TEMP_NAME.match(Path(path).name))
@@ -100,9 +107,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
+    os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
@@ -131,6 +136,8 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     except OSError as err:
         raise _unwritable(target, err) from err
     try:
+        # mkdtemp creates 0700 directories: a run shared with colleagues would be unreadable.
+        os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
         for f in tmp.rglob("*"):
             if f.is_file():
