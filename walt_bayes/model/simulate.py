@@ -25,11 +25,15 @@ from walt_bayes.spec import ModelSpec, load_spec
 
 WORLDS = ("balancing", "bandwagoning", "null")
 
-#: True alliance effects per world (standardised scale).
+#: True alliance effects per world (standardised scale).  The null world has no threat
+#: effect at all: its interactions with strength and weakness are zero too (with them at
+#: their BASE_TRUTH values, shared threat would still matter for strong states, and
+#: balance_of_threat beat null by 2.1 SE in grouped k-fold on a 16-state null world).
 WORLD_GAMMAS: dict[str, dict[str, float]] = {
     "balancing": {"gamma_shared": 1.0, "gamma_partner": -0.8},
     "bandwagoning": {"gamma_shared": -0.8, "gamma_partner": 1.0},
-    "null": {"gamma_shared": 0.0, "gamma_partner": 0.0},
+    "null": {"gamma_shared": 0.0, "gamma_partner": 0.0,
+             "gamma_shared_x_strength": 0.0, "gamma_partner_x_weak_x_major": 0.0},
 }
 
 #: True values shared by every world.
