@@ -19,7 +19,7 @@ none.  The kernel needs reassociation to vectorise its sums (0.25 ms per gradien
 compiling afresh stays the cheaper way to reproducible draws.
 
 ``WALT_BAYES_COMPILE_CACHE=1`` lets sampling reuse the cache (faster repeated fits, the
-draws then depend on the cache's state); the test suite sets it except where it
+draws then depend on the cache's state); the fast test suite sets it except where it
 tests reproducibility (tests/test_repro.py).
 """
 
