@@ -3,8 +3,9 @@
 Two ``walt-bayes fit`` processes run at the same time on the same simulated
 panel with the same integer seed, under different ``PYTHONHASHSEED`` values (so
 that nothing may depend on set or dict-of-str ordering), one with an empty
-PyTensor compile directory and one with the test suite's (a cached compile once
-gave other draws than a fresh one: walt_bayes.fit.fresh).  Every array of every
+PyTensor compile directory and one with a directory a short fit of the same model
+filled first (a cached compile gives other draws than a fresh one:
+walt_bayes.fit.fresh).  Every array of every
 group of the two fit files must be identical bit for bit, their provenance
 attributes equal (wall times and timestamps aside), and the verdict tables
 identical.  (That another seed gives other draws is checked in-process in test_fit.py.)
@@ -27,17 +28,21 @@ REPO = Path(__file__).resolve().parents[1]
 TIMING_ATTRS = {"wall_times", "created_at", "creation_time", "sampling_time"}
 
 
-def _fit(tmp: Path, panel: Path, seed: int, hashseed: str, compiledir: Path | None) -> subprocess.CompletedProcess:
+def _fit(
+    tmp: Path, panel: Path, seed: int, hashseed: str, compiledir: Path, *, reuse_cache: bool = False,
+    draws: int = 100, tune: int = 150,
+) -> subprocess.CompletedProcess:
     env = dict(
         os.environ,
         PYTHONPATH=str(REPO),
         PYTHONHASHSEED=hashseed,
         WALT_BAYES_CACHE=str(tmp / "cache"),
     )
-    if compiledir is not None:
-        env["PYTENSOR_FLAGS"] = f"base_compiledir={compiledir}"
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={compiledir}"
     env.pop("WALT_BAYES_MIRROR", None)
     env.pop("WALT_BAYES_COMPILE_CACHE", None)  # the fits' own behaviour: compile afresh
+    if reuse_cache:
+        env["WALT_BAYES_COMPILE_CACHE"] = "1"
     return subprocess.run(
         [
             sys.executable,
@@ -50,9 +55,9 @@ def _fit(tmp: Path, panel: Path, seed: int, hashseed: str, compiledir: Path | No
             "--seed",
             str(seed),
             "--draws",
-            "100",
+            str(draws),
             "--tune",
-            "150",
+            str(tune),
             "--chains",
             "2",
             "--out",
@@ -74,7 +79,11 @@ def fits(tmp_path_factory, sim_balancing):
     sim_balancing.panel.to_parquet(panel, index=False)
     jobs = {"a": (5, "0"), "b": (5, "4242")}
     out: dict[str, subprocess.CompletedProcess] = {}
-    compiledirs = {"a": root / "pytensor", "b": None}  # empty; the suite's
+    # "b" compiles on a directory that already holds this model's sampling functions (a
+    # short fit that reuses the cache wrote them), "a" on an empty one.
+    compiledirs = {"a": root / "cold", "b": root / "warm"}
+    warm = _fit(root, panel, 5, "0", compiledirs["b"], reuse_cache=True, draws=5, tune=5)
+    assert warm.returncode == 0, warm.stderr
 
     def go(name, seed, hashseed):
         ws = root / name
