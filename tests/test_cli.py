@@ -49,7 +49,13 @@ def test_user_errors_are_one_line_exit_2(monkeypatch, capsys, tmp_path, args, ne
 
 
 def test_hypotheses_json(monkeypatch, capsys, small_fit_file):
-    code, out, _ = run_cli(monkeypatch, capsys, "hypotheses", str(small_fit_file), "--format", "json")
+    # The small fit fails its ESS check (test_fit): no verdicts, exit 1, the JSON still printed.
+    code, out, err = run_cli(monkeypatch, capsys, "hypotheses", str(small_fit_file), "--format", "json")
+    assert code == 1 and "ESS" in err
+    assert {r["verdict"] for r in json.loads(out)} <= {"unreliable", "not testable"}
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "hypotheses", str(small_fit_file), "--format", "json", "--allow-unconverged"
+    )
     assert code == 0
     rows = json.loads(out)
     ids = [r["id"] for r in rows]

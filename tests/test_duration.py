@@ -361,7 +361,8 @@ def test_small_fit_tests_the_duration_and_joining_hypotheses(small_me_fit):
 
     result, path = small_me_fit
     tree = load_fit(path)
-    t = evidence_table(tree).set_index("id")
+    # A short plumbing fit: it fails the ESS checks, so its verdicts are asked for as computed.
+    t = evidence_table(tree, allow_unconverged=True).set_index("id")
     for hid in ("BAL-6", "BW-6", "IDEO-2", "IDEO-5", "COND-5"):
         assert t.loc[hid, "verdict"] in ("supported", "contradicted", "inconclusive", "practically null"), (
             hid, t.loc[hid, "reason"])

@@ -75,7 +75,7 @@ def world_fit(request):
     sim = simulate(world, n_states=16, n_years=12, seed=WORLD_SEEDS[world])
     result = fit_model(
         sim.panel, load_spec("balance_of_threat"), data_name=f"sim-{world}", data_sha256="0" * 64,
-        seed=WORLD_SEEDS[world], draws=400, tune=400, chains=2, cores=2, progressbar=False,
+        seed=WORLD_SEEDS[world], draws=400, tune=400, chains=4, cores=2, progressbar=False,
     )
     return world, sim, result
 

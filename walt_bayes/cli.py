@@ -152,6 +152,7 @@ def fit(
         )
     _print_summary(result.summary)
     _print_convergence(result.convergence)
+    _print_network_checks(result.idata)
     console.print(f"wall time {wall:.1f} s; fit written to [bold]{run_dir / 'fit.nc'}[/]")
     if report:
         _render_report([run_dir], None)
@@ -206,15 +207,31 @@ def _wide_console(width: int) -> Console:
 def _print_convergence(conv) -> None:
     line = (
         f"max R-hat {conv.max_rhat:.3f} ({conv.worst_rhat}), min bulk ESS {conv.min_ess_bulk:.0f} "
-        f"({conv.worst_ess}), min tail ESS {conv.min_ess_tail:.0f}, divergences {conv.divergences} "
-        f"({conv.chains} chains × {conv.draws} draws)"
+        f"({conv.worst_ess}), min tail ESS {conv.min_ess_tail:.0f}, divergences {conv.divergences}"
     )
+    if conv.bfmi:
+        line += f", E-BFMI {min(conv.bfmi):.2f} (lowest of {len(conv.bfmi)} chains)"
+    line += f", max tree depth in {conv.max_depth_share:.1%} of draws ({conv.chains} chains × {conv.draws} draws)"
     line = escape(line)  # parameter labels such as tau_beta[intent] are not markup
     if conv.ok:
         console.print(f"[green]converged:[/] {line}")
     else:
         console.print(f"[bold red]WARNING — convergence checks failed:[/] {escape('; '.join(conv.problems))}")
         console.print(f"[red]{line}[/]")
+
+
+def _print_network_checks(idata) -> None:
+    """One line per posterior predictive check of the alliance network; flags in red."""
+    from walt_bayes.fit.network_checks import check_lines, stored_network_checks
+
+    result = stored_network_checks(idata)
+    if result is None:
+        return
+    if result.get("mode") == "one-step-ahead":
+        console.print("[dim]network checks one step ahead (onset rows: alliance; continuing rows: 1 − alliance_end)[/]")
+    for line, flagged in check_lines(result):
+        console.print(f"[bold red]network check flag:[/] [red]{escape(line)}[/]" if flagged
+                      else f"network check: {escape(line)}")
 
 
 # -------------------------------------------------------------------- hypotheses
@@ -226,6 +243,14 @@ def hypotheses(
         str, typer.Option(help="ROPE as odds ratios per SD, LOW,HIGH (default 0.9,1.1).")
     ] = "0.9,1.1",
     prob: Annotated[float, typer.Option(min=0.5, max=0.999, help="Posterior probability needed.")] = 0.95,
+    allow_unconverged: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unconverged",
+            help="For a fit that failed its convergence checks, show the verdicts as computed under a "
+            "warning banner and exit 0 (default: mark them unreliable and exit 1).",
+        ),
+    ] = False,
 ) -> None:
     """Verdicts on Walt's hypotheses from a fit (supported, contradicted, …).
 
@@ -233,17 +258,26 @@ def hypotheses(
     BAL-3a, BAL-3b), then the variant-level claims with the comparison that answers them; the
     balancing/bandwagoning pairs side by side; the thresholds underneath.  Also written to
     RUN_DIR/hypotheses.csv.
+
+    A fit that failed its convergence checks gives no verdicts: every row that would be judged is
+    `unreliable` (with the failing checks as its reason), the table and hypotheses.csv are still
+    written, and the command ends with a one-line error and exit status 1; --allow-unconverged
+    shows the verdicts as computed under a banner and exits 0.  Exit status 2: bad input.
     """
     from walt_bayes.atomic import atomic_path
     from walt_bayes.fit.fitfile import load_fit
     from walt_bayes.hypotheses.table import (
+        convergence_banner,
         evidence_table,
         fmt,
+        fmt_fixed,
+        format_row,
         markdown,
         pairs_table,
+        row_numbers,
         table_records,
     )
-    from walt_bayes.hypotheses.verdicts import Thresholds, rope_from_odds_ratio
+    from walt_bayes.hypotheses.verdicts import UNRELIABLE, Thresholds, rope_from_odds_ratio
 
     try:
         low, high = (float(v) for v in rope.split(","))
@@ -252,38 +286,58 @@ def hypotheses(
         raise WaltError(f"--rope: expected two odds ratios LOW,HIGH with 0 < LOW < 1 < HIGH ({err})") from err
     thresholds = Thresholds(prob=prob, rope=rope_bounds)
     tree = load_fit(run_dir)
-    table = evidence_table(tree, thresholds=thresholds)
+    table = evidence_table(tree, thresholds=thresholds, allow_unconverged=allow_unconverged)
+    banner = convergence_banner(table)  # '' for a converged fit
     folder = run_dir if run_dir.is_dir() else run_dir.parent
     with atomic_path(folder / "hypotheses.csv") as tmp:
         table.to_csv(tmp, index=False)
-    if format is Fmt.json:
-        print(json.dumps(table_records(table), indent=2))
+
+    def finish() -> None:
+        """Exit 1 after the output when the fit failed its checks (unless --allow-unconverged)."""
+        if banner and not allow_unconverged:
+            err_console.print(
+                f"[bold red]error:[/] {escape(banner)} — refit with more draws/tuning, or pass "
+                "--allow-unconverged to see the verdicts as computed",
+                highlight=False, soft_wrap=True,
+            )
+            raise typer.Exit(1)
+
+    if format in (Fmt.json, Fmt.csv):
+        if banner and allow_unconverged:  # stdout stays machine-readable
+            err_console.print(f"[bold red]WARNING — {escape(banner)}[/]", highlight=False, soft_wrap=True)
+        if format is Fmt.json:
+            print(json.dumps(table_records(table), indent=2))
+        else:
+            print(table.to_csv(index=False), end="")
+        finish()
         return
-    if format is Fmt.csv:
-        print(table.to_csv(index=False), end="")
-        return
-    conv = json.loads(tree.attrs.get("convergence", "{}"))
-    failed = bool(conv) and not conv.get("ok", True)
     pairs = pairs_table(table)
     title = f"Evidence for Walt's hypotheses — {tree.attrs.get('spec_name')} on {tree.attrs.get('data_name')}"
 
     def described(r) -> str:
         head = f"↳ {r['quantity']}" if r["part_of"] else r["statement"]
-        extra = [r["reason"] if r["reason"] else "", r["note"], f"compare: {r['comparison']}" if (
+        # An unreliable row's reason (the failing checks) is the banner's: not repeated on every row.
+        reason = "no verdict: the fit failed its convergence checks" if r["verdict"] == UNRELIABLE else r["reason"]
+        extra = [reason or "", r["note"], f"compare: {r['comparison']}" if (
             r["comparison"] and r["family"] != "VARIANT") else ""]
         return " — ".join([head, *[e for e in extra if e]])
 
     if format is Fmt.markdown:
+        # A row's mean and HDI bounds share one fixed-point format (format_row), no exponents.
+        shown = [format_row([r["mean"], r["hdi_low"], r["hdi_high"]]) for _, r in table.iterrows()]
         md = table.assign(
             **{"predicts": table["direction"],
-               "mean": table["mean"].map(fmt), "hdi_low": table["hdi_low"].map(fmt),
-               "hdi_high": table["hdi_high"].map(fmt), "p_direction": table["p_direction"].map(lambda x: fmt(x, 3)),
+               "mean": [m for m, _, _ in shown], "hdi_low": [lo for _, lo, _ in shown],
+               "hdi_high": [hi for _, _, hi in shown],
+               "p_direction": table["p_direction"].map(lambda x: fmt(x, 3)),
                "bayes_factor": table["bayes_factor"].map(lambda x: fmt(x, 2)),
                "statement / quantity / reason": table.apply(described, axis=1)}
         )
         cols = ["id", "verdict", "predicts", "mean", "hdi_low", "hdi_high", "p_direction", "bayes_factor",
                 "statement / quantity / reason"]
         print(f"## {title}\n")
+        if banner:
+            print(f"> **WARNING** — {banner}\n")
         print(markdown(md[cols]))
         if not pairs.empty:
             print("\n### Balancing vs bandwagoning, side by side\n")
@@ -291,55 +345,68 @@ def hypotheses(
         print()
         for note in table.attrs.get("notes", []):
             print(f"- {note}")
-        if failed:
-            print(f"- WARNING — the fit failed convergence checks: {'; '.join(conv['problems'])}")
+        if banner:
+            print(f"- WARNING — {banner}")
+        finish()
         return
     out = Table(title=title)
     for col in ("id", "verdict", "pred.", "mean", "94% HDI", "P(dir)", "BF10"):
         out.add_column(col, no_wrap=True)
     out.add_column("statement / quantity / reason", ratio=1, min_width=30)
-    colours = {"supported": "green", "contradicted": "red", "practically null": "yellow"}
+    colours = {"supported": "green", "contradicted": "red", "practically null": "yellow", UNRELIABLE: "magenta"}
     for _, r in table.iterrows():
-        hdi = "—" if math.isnan(r["hdi_low"]) else f"[{fmt(r['hdi_low'])}, {fmt(r['hdi_high'])}]"
+        mean, hdi = row_numbers(r["mean"], r["hdi_low"], r["hdi_high"])
         verdict = f"[{colours.get(r['verdict'], 'white')}]{r['verdict']}[/]"
         out.add_row(
-            r["id"], verdict, r["direction"], fmt(r["mean"]), hdi, fmt(r["p_direction"], 3),
+            r["id"], verdict, r["direction"], mean, hdi, fmt(r["p_direction"], 3),
             fmt(r["bayes_factor"], 2), escape(described(r)),
         )
     wide = _wide_console(150)
+    if banner and allow_unconverged:
+        wide.print(f"[bold red]WARNING — {escape(banner)}[/]", soft_wrap=True)
     wide.print(out)
     if not pairs.empty:
         side = Table(title="Balancing vs bandwagoning, side by side")
         for col in pairs.columns:
             side.add_column(col)
         for _, r in pairs.iterrows():
-            side.add_row(*[fmt(v) if isinstance(v, float) else escape(str(v)) for v in r.tolist()])
+            side.add_row(*[fmt_fixed(v) if isinstance(v, float) else escape(str(v)) for v in r.tolist()])
         wide.print(side)
     for note in table.attrs.get("notes", []):
         console.print(f"[dim]{escape(note)}[/]")
-    if failed:
-        console.print(f"[bold red]WARNING — the fit failed convergence checks:[/] {escape('; '.join(conv['problems']))}")
+    if banner and allow_unconverged:
+        console.print(f"[bold red]WARNING — {escape(banner)}[/]", soft_wrap=True)
+    finish()
 
 
 # ---------------------------------------------------------------------- simulate
 @app.command()
 def simulate(
-    world: Annotated[str, typer.Option(help="balancing, bandwagoning, null, or a spec TOML.")] = "balancing",
-    states: Annotated[int, typer.Option(min=4, help="Number of states.")] = 12,
-    years: Annotated[int, typer.Option(min=1, help="Number of years.")] = 10,
+    world: Annotated[str, typer.Option(help=(
+        "balancing, bandwagoning, null or a spec TOML (drawn from the model); or a world the model did not "
+        "generate: persistent, persistent_null, persistent_negative, trend, trend_jump, trend_negative, "
+        "mutual, other_threat, other_threat_negative, confounder, ideology_only (walt_bayes/model/worlds.py)."
+    ))] = "balancing",
+    states: Annotated[
+        int | None, typer.Option(min=4, help="Number of states (default 12; 22 in the misspecified worlds).")
+    ] = None,
+    years: Annotated[
+        int | None, typer.Option(min=1, help="Number of years (default 10; 24 in the misspecified worlds).")
+    ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Integer seed.")] = 0,
     out: Annotated[Path, typer.Option(help="Output panel (.parquet); true values go beside it (.truth.json).")] = (
         Path("simulated.parquet")
     ),
 ) -> None:
-    """Simulate a panel from the generative model with known parameters."""
+    """Simulate a panel with known truth: from the generative model with known parameters, or from a
+    world the model did not generate (true directions of BAL-1, BW-1 and COND-1 in the truth file)."""
     _setup_caches()
     from walt_bayes.atomic import atomic_path
-    from walt_bayes.model.simulate import simulate as run_simulation
+    from walt_bayes.model.worlds import simulate_any
 
     if out.suffix != ".parquet":
         raise WaltError(f"--out {out}: the simulated panel is written as .parquet")
-    sim = run_simulation(world, states, years, seed)
+    sim = simulate_any(world, states, years, seed)
     truth_path = out.with_suffix(".truth.json")
     with atomic_path(out, suffix=".parquet") as tmp:
         sim.panel.to_parquet(tmp, index=False)

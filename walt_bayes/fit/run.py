@@ -196,6 +196,10 @@ def fit_model(
             "case_control": json.dumps(design.case_control or {"used": False}),
         }
     )
+    t0 = time.perf_counter()
+    idata.attrs["network_checks"] = json.dumps(_network_checks(idata, panel, spec))
+    walls["network_checks"] = time.perf_counter() - t0
+    idata.attrs["wall_times"] = json.dumps(walls)
     return FitResult(idata=idata, summary=summary, convergence=convergence, design=design)
 
 
@@ -220,6 +224,19 @@ def compact_groups(idata: xr.DataTree) -> None:
     if "log_likelihood" in idata.children:
         ds = idata["log_likelihood"].to_dataset()
         idata["log_likelihood"] = xr.DataTree(ds.astype("float32"))
+
+
+def _network_checks(idata: xr.DataTree, panel: pd.DataFrame, spec: ModelSpec) -> dict:
+    """Posterior predictive checks on the alliance network (:mod:`walt_bayes.fit.network_checks`).
+
+    A failure is recorded in the result (``error``), never lost, and never costs the fit.
+    """
+    from walt_bayes.fit.network_checks import fit_network_checks
+
+    try:
+        return fit_network_checks(idata, panel=panel, spec=spec)
+    except Exception as err:  # a check must not throw away a finished fit
+        return {"error": f"{type(err).__name__}: {err}", "checks": [], "skipped": []}
 
 
 def _drop_object_stats(idata: xr.DataTree) -> None:

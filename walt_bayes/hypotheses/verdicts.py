@@ -11,10 +11,15 @@ Average marginal effects (probability per SD) use that ROPE times the mean of
 ``p (1 - p)`` over the rows they average (what an odds ratio of 0.9–1.1 per SD
 would do there); differences of shares use ± ``share_rope``.
 
-Hypotheses with several parts are conjunctions (:func:`combine`): contradicted
-when any part is contradicted, supported when every part is supported, not
-testable when a part is not testable (and none contradicted), practically null
-when every part is, inconclusive otherwise.
+Hypotheses with several parts are conjunctions (:func:`combine`): unreliable
+when any part is unreliable, contradicted when any part is contradicted,
+supported when every part is supported, not testable when a part is not
+testable (and none contradicted), practically null when every part is,
+inconclusive otherwise.
+
+- ``unreliable``: the fit failed its convergence checks, so no verdict is given
+  (:func:`walt_bayes.hypotheses.table.evidence_table` replaces the four verdicts above
+  with it, and the failing checks become the row's reason).
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ CONTRADICTED = "contradicted"
 NULL = "practically null"
 INCONCLUSIVE = "inconclusive"
 NOT_TESTABLE = "not testable"
-VERDICTS = (SUPPORTED, CONTRADICTED, NULL, INCONCLUSIVE, NOT_TESTABLE)
+UNRELIABLE = "unreliable"
+VERDICTS = (SUPPORTED, CONTRADICTED, NULL, INCONCLUSIVE, NOT_TESTABLE, UNRELIABLE)
+#: The verdicts a posterior gives; a fit that failed its convergence checks gives ``unreliable`` instead.
+JUDGED = (SUPPORTED, CONTRADICTED, NULL, INCONCLUSIVE)
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,8 @@ def combine(verdicts: list[str]) -> str:
     """The verdict on a conjunction of parts (see the module docstring)."""
     if not verdicts:
         return NOT_TESTABLE
+    if UNRELIABLE in verdicts:
+        return UNRELIABLE
     if CONTRADICTED in verdicts:
         return CONTRADICTED
     if NOT_TESTABLE in verdicts:

@@ -219,6 +219,54 @@ def ppc_by_region(fit: q.ReportFit) -> Figure:
     return fig
 
 
+def network_checks(fit: q.ReportFit, cols: int = 3) -> Figure | None:
+    """Network checks: each statistic's replicated values (histogram, central interval) and the observed one.
+
+    ``None`` when the fit has no check to show (every one skipped).
+    """
+    checks = [c for c in fit.network_checks.get("checks", []) if c.get("hist")]
+    if not checks:
+        return None
+    rows = math.ceil(len(checks) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.7 * rows + 0.3), layout="constrained", squeeze=False)
+    for ax, row in zip(axes.flat, checks, strict=False):
+        lo, hi = row["hist"]["range"]
+        counts = np.asarray(row["hist"]["counts"])
+        edges = np.linspace(lo, hi, len(counts) + 1)
+        ax.stairs(counts, edges, fill=True, color=BLUE, alpha=0.6, label="replicated")
+        ax.axvspan(row["low"], row["high"], color=BLUE, alpha=0.12, label=f"central {_PCT}")
+        colour = RED if row["outside"] else "black"
+        ax.axvline(row["observed"], color=colour, lw=2, label="observed")
+        ax.set_title(row["label"] + ("  (outside)" if row["outside"] else ""), fontsize=9, color=colour)
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(checks):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(frameon=False, fontsize=8)
+    return fig
+
+
+def network_degrees(fit: q.ReportFit) -> Figure | None:
+    """Degree distribution: share of state-years with each number of allies, observed and replicated."""
+    dist = fit.network_checks.get("degree_distribution")
+    if not dist:
+        return None
+    degree = np.asarray(dist["degree"])
+    mean, low, high = (np.asarray(dist[k]) for k in ("mean", "low", "high"))
+    fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
+    ax.bar(degree, mean, color=BLUE, alpha=0.35, label="replicated mean")
+    ax.vlines(degree, low, high, color=BLUE, lw=3, label=f"replicated central {_PCT}")
+    ax.plot(degree, dist["observed"], "o", color="black", label="observed")
+    labels = [str(d) for d in degree]
+    if dist.get("last_pools_higher"):
+        labels[-1] = f"≥{degree[-1]}"
+    ax.set_xticks(degree, labels)
+    _percent_axis(ax)
+    ax.set(title=f"Allies per state-year ({dist['state_years']:,} state-years)", xlabel="allies (degree)",
+           ylabel="share of state-years")
+    ax.legend(frameon=False)
+    return fig
+
+
 def calibration(fit: q.ReportFit, n_bins: int = 10) -> Figure:
     """Calibration: observed alliance rate against the posterior mean probability, in bins."""
     tab = q.calibration_bins(fit, n_bins)

@@ -102,6 +102,11 @@ class ReportFit:
         """Posterior mean alliance probability per alliance row (exact, from the log-likelihood)."""
         return alliance_probability(self.tree).mean(axis=0)
 
+    @cached_property
+    def network_checks(self) -> dict:
+        """Posterior predictive checks of the alliance network (:func:`network_checks`)."""
+        return network_checks(self)
+
 
 def load_report_fit(run_dir: str | Path) -> ReportFit:
     """Load a run directory (or fit file) with the state names and regions the report uses."""
@@ -498,6 +503,72 @@ def brier_score(fit: ReportFit) -> float:
     return float(np.mean((fit.ally_p_mean - fit.ally_y) ** 2))
 
 
+# ------------------------------------------------------------------ network checks
+def fit_panel(fit: ReportFit) -> pd.DataFrame | None:
+    """The panel a fit was made on, where it can be rebuilt unchanged: the embedded data, same sha256."""
+    if str(fit.tree.attrs.get("data_name", "")) != "middle-east":
+        return None
+    from walt_bayes.panel.datasets import load_dataset
+
+    dataset = load_dataset("middle-east")
+    return dataset.panel if dataset.sha256 == str(fit.tree.attrs.get("data_sha256", "")) else None
+
+
+def network_checks(fit: ReportFit) -> dict:
+    """Posterior predictive checks of the alliance network (:mod:`walt_bayes.fit.network_checks`).
+
+    Use ``fit.network_checks`` (computed once per loaded fit).  The fit's stored
+    ``network_checks`` attribute; a fit made before it gets them computed here from its
+    posterior predictive draws (the hostile-pair check needs the panel: the embedded data
+    are rebuilt, other panels skip that check).
+    """
+    from walt_bayes.fit.network_checks import fit_network_checks, stored_network_checks
+
+    result = stored_network_checks(fit.tree)
+    if result is None:
+        try:
+            panel = fit_panel(fit)
+            result = fit_network_checks(fit.tree, panel=panel, spec=fit.spec)
+        except Exception as err:  # one failed section must not cost the whole report
+            return {"error": f"{type(err).__name__}: {err}", "checks": [], "skipped": [], "notes": []}
+        result["notes"].insert(0, "computed when the report loaded this fit (made before the fit stored them)")
+        if panel is None:
+            for row in result["skipped"]:
+                if row["name"] == "hostile_share" and "panel" in row["reason"]:
+                    row["reason"] += " (and the report can rebuild only the embedded panel)"
+    return result
+
+
+def network_checks_table(result: dict) -> pd.DataFrame:
+    """One row per network check: observed value, replicated mean, central interval, flag.
+
+    Columns ``check``, ``observed``, ``replicated mean``, ``interval low``/``high``,
+    ``P(rep > obs)``, ``flag`` (``outside`` or ``inside``) and ``what it means``.
+    """
+    from walt_bayes.fit.network_checks import CHECKS
+
+    rows = []
+    for row in result.get("checks", []):
+        _, above, below = CHECKS[row["name"]]
+        outside = bool(row["outside"])
+        meaning = ""
+        if outside and row["observed"] is not None:
+            meaning = above if row["observed"] > row["high"] else below
+        rows.append({
+            "check": row["label"],
+            "observed": row["observed"],
+            "replicated mean": row["mean"],
+            "interval low": row["low"],
+            "interval high": row["high"],
+            "P(rep > obs)": row["p_above"],
+            "flag": "outside" if outside else ("inside" if row["low"] is not None else "undefined"),
+            "what it means": meaning,
+        })
+    cols = ["check", "observed", "replicated mean", "interval low", "interval high", "P(rep > obs)", "flag",
+            "what it means"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 # ------------------------------------------------------------------ model / effects
 def effect_names(fit: ReportFit) -> list[str]:
     """The alliance-block coefficients: ``gamma_*`` terms, then ``control_*``."""
@@ -582,6 +653,7 @@ _PHRASE = {
     "practically null": "the effect is practically zero",
     "inconclusive": "the evidence is inconclusive",
     "not testable": "this fit cannot test it",
+    "unreliable": "no verdict, as the fit failed its convergence checks",
 }
 
 
@@ -591,11 +663,15 @@ def plain_summary(evidence: pd.DataFrame, convergence: dict | None = None) -> li
     out: list[str] = []
 
     def fig(r) -> str:
+        from walt_bayes.hypotheses.table import format_row
+
         scale = str(r.get("scale", "") or "")
         unit = f" ({scale})" if scale else ""
+        # One fixed-point format for the mean and its bounds (no 2.3e-05 beside 0.0003).
+        mean, lo, hi = format_row([r["mean"], r["hdi_low"], r["hdi_high"]], sign=True)
         return (
-            f"posterior mean {r['mean']:+.3g}{unit}, "
-            f"94% HDI {r['hdi_low']:+.3g} to {r['hdi_high']:+.3g}, "
+            f"posterior mean {mean}{unit}, "
+            f"94% HDI {lo} to {hi}, "
             f"P(predicted direction) = {r['p_direction']:.2f}"
         )
 
@@ -618,7 +694,12 @@ def plain_summary(evidence: pd.DataFrame, convergence: dict | None = None) -> li
             f"{_PHRASE[cond['verdict']]} — {fig(cond)}."
         )
     if bal is not None and bw is not None and "not testable" not in (bal["verdict"], bw["verdict"]):
-        if bal["verdict"] == "supported" and bw["verdict"] != "supported":
+        if "unreliable" in (bal["verdict"], bw["verdict"]):
+            out.append(
+                "Overall: the fit failed its convergence checks, so it gives no verdict on balancing "
+                "against bandwagoning; refit with more draws or tuning."
+            )
+        elif bal["verdict"] == "supported" and bw["verdict"] != "supported":
             out.append(
                 "Overall: in this fit states balance against shared threats rather than "
                 "bandwagon — "
@@ -647,7 +728,7 @@ def plain_summary(evidence: pd.DataFrame, convergence: dict | None = None) -> li
     counts = evidence["verdict"].value_counts()
     tally = ", ".join(
         f"{int(counts[v])} {v}"
-        for v in ("supported", "contradicted", "practically null", "inconclusive", "not testable")
+        for v in ("supported", "contradicted", "practically null", "inconclusive", "unreliable", "not testable")
         if v in counts
     )
     out.append(f"Across all {len(evidence)} hypotheses in the table: {tally}.")

@@ -27,6 +27,9 @@ VERDICT_CLASS = {
     "practically null": "v-null",
     "inconclusive": "v-inconclusive",
     "not testable": "v-untestable",
+    # No verdict (the fit failed its convergence checks): styled like "not testable" until the
+    # stylesheet has a rule of its own for v-unreliable.
+    "unreliable": "v-untestable v-unreliable",
 }
 
 
@@ -153,37 +156,41 @@ def verdict_class(value) -> str:
     return VERDICT_CLASS.get(str(value), "")
 
 
-def _sig(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{float(value):.{digits}g}"
-
-
 def evidence(table: pd.DataFrame, caption: str = "Evidence for Walt's hypotheses") -> None:
     """Show an evidence table (:func:`~walt_bayes.hypotheses.table.evidence_table`), coloured.
 
-    Numbers keep three significant digits (quantities are on different scales: log-odds
-    coefficients, probability-scale marginal effects, shares); the notes in
-    ``table.attrs["notes"]`` (thresholds, how effects were computed) follow the table.
+    A row's mean and HDI bounds share one fixed-point format with about three significant
+    digits of the largest (quantities are on different scales: log-odds coefficients,
+    probability-scale marginal effects, shares; :func:`~walt_bayes.hypotheses.table.row_numbers`,
+    as in the CLI); P(direction) and BF10 keep three significant digits.  A fit that failed
+    its convergence checks gets a warning above the table; the notes in
+    ``table.attrs["notes"]`` (thresholds, how effects were computed) follow it.
     """
+    from walt_bayes.hypotheses.table import convergence_banner, row_numbers
+    from walt_bayes.hypotheses.table import fmt as sig
+
+    banner = convergence_banner(table)
+    if banner:
+        callout("Warning: " + banner + ".")
     rows = []
     for _, r in table.iterrows():
         reason = str(r.get("reason", "") or "")
+        if r["verdict"] == "unreliable":  # the failing checks are in the warning above the table
+            reason = "no verdict: the fit failed its convergence checks"
         note = str(r.get("note", "") or "")
         words = (
             str(r["statement"])
             + (f" — {reason}" if reason else "")
             + (f" ({note})" if note else "")
         )
+        mean, hdi = row_numbers(r["mean"], r["hdi_low"], r["hdi_high"])
         row = {
             "id": r["id"],
             "verdict": r["verdict"],
-            "mean": _sig(r["mean"]),
-            "94% HDI": "—"
-            if _sig(r["hdi_low"]) == "—"
-            else f"[{_sig(r['hdi_low'])}, {_sig(r['hdi_high'])}]",
-            "P(direction)": _sig(r["p_direction"]),
-            "BF10": _sig(r["bayes_factor"]),
+            "mean": mean,
+            "94% HDI": hdi,
+            "P(direction)": sig(r["p_direction"]),
+            "BF10": sig(r["bayes_factor"]),
             "predicted": r.get("direction", ""),
         }
         if "scale" in table.columns:
