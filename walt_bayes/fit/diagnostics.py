@@ -1,8 +1,11 @@
-"""Convergence diagnostics: R-hat, bulk/tail ESS and divergences, via ArviZ.
+"""Convergence diagnostics: R-hat, bulk/tail ESS, divergences, E-BFMI and tree depth, via ArviZ.
 
-Thresholds follow current practice (Vehtari et al. 2021): R-hat ≤ 1.01 and
-bulk and tail ESS ≥ 400 for every named parameter, and no divergent
-transitions.  Failures are reported, never hidden.
+Thresholds follow current practice (Vehtari et al. 2021; Betancourt 2016): R-hat ≤ 1.01 and
+bulk and tail ESS ≥ 400 for every named parameter, no divergent transitions, and E-BFMI
+≥ 0.3 in every chain (below it, the momentum resampling explores the energy distribution
+too slowly: heavy tails or a funnel).  Draws whose trajectory hit the maximum tree depth
+are counted and printed (an efficiency warning, not a validity failure).  Failures are
+reported, never hidden.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pandas as pd
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
+BFMI_MIN = 0.3
 #: Interval probability used in every table (WALT_HYPOTHESES.md: 94% HDI).
 CI_PROB = 0.94
 
@@ -40,6 +44,8 @@ class Convergence:
     worst_rhat: str = ""
     worst_ess: str = ""
     problems: list[str] = field(default_factory=list)
+    bfmi: list[float] = field(default_factory=list)  # E-BFMI per chain (empty: no energy recorded)
+    max_depth_share: float = 0.0  # share of draws whose trajectory hit the maximum tree depth
 
     @property
     def ok(self) -> bool:
@@ -89,4 +95,18 @@ def check_convergence(idata, summary: pd.DataFrame | None = None) -> Convergence
         conv.problems.append(f"tail ESS {conv.min_ess_tail:.0f} < {ESS_MIN} ({worst_tail})")
     if divergences:
         conv.problems.append(f"{divergences} divergent transitions")
+    conv.bfmi, conv.max_depth_share = _energy_and_depth(idata)
+    low = [f"{b:.2f}" for b in conv.bfmi if not b >= BFMI_MIN]
+    if low:
+        conv.problems.append(f"E-BFMI {', '.join(low)} < {BFMI_MIN} in {len(low)} of {len(conv.bfmi)} chains")
     return conv
+
+
+def _energy_and_depth(idata) -> tuple[list[float], float]:
+    """E-BFMI per chain (ArviZ) and the share of draws at the maximum tree depth."""
+    stats = idata["sample_stats"]
+    bfmi = []
+    if "energy" in stats:
+        bfmi = [float(b) for b in np.asarray(az.bfmi(idata)["energy"].values).ravel()]
+    depth = float(np.asarray(stats["maxdepth_reached"]).mean()) if "maxdepth_reached" in stats else 0.0
+    return bfmi, depth

@@ -181,6 +181,7 @@ class Design:
     dyad_centred: np.ndarray | None = None  # (n_dyad,) bool
     dyad_means: np.ndarray | None = None  # (n_dyad, n_control + n_term)
     year_centred: bool = False  # year intercepts sampled centred (build._year_effects)
+    ally_onset: bool = False  # alliance rows are onset rows (dyads not allied the year before)
     duration: DurationArrays | None = None  # block 3: spell-years at risk (walt_bayes.model.duration)
     joining: JoiningArrays | None = None  # wartime joining, COND-5 (walt_bayes.model.joining)
     # Bookkeeping.
@@ -311,6 +312,7 @@ class Design:
                 "n_state_years": self.n_state_years,
                 "case_control": self.case_control,
                 "year_centred": bool(self.year_centred),
+                "ally_onset": bool(self.ally_onset),
             }
         )
         return ds
@@ -373,6 +375,7 @@ class Design:
         d.case_control = meta.get("case_control", {})
         d.duration = DurationArrays.from_dataset(ds)
         d.joining = JoiningArrays.from_dataset(ds)
+        d.ally_onset = bool(meta.get("ally_onset", False))
         if "dyad_centred" in ds:
             d.dyad_centred = ds["dyad_centred"].values.astype(bool)
             d.dyad_means = ds["dyad_means"].values
@@ -386,7 +389,12 @@ class Design:
 
         A dyad with allied years has an intercept its data pin down: it is sampled centred.
         A never-allied dyad's intercept is bounded only from above by its data (prior-
-        dominated): it is sampled non-centred.  ``dyad_means`` holds each dyad's mean of
+        dominated): it is sampled non-centred.  Onset rows (``ally_onset``) pin down no
+        dyad's intercept: a dyad forms an alliance once or twice in a panel (embedded data:
+        40 of the 50 dyads with an onset have exactly one), so every dyad is sampled
+        non-centred there.  Centred onset dyads left a chain stuck in the funnel's neck
+        (``full``, seed 1, 4 × 300 + 300: one chain at sigma_dyad 0.02 against 1.07 in the
+        others, 290 divergences, R-hat 1.62); non-centred: every chain at 1.05–1.10.  ``dyad_means`` holds each dyad's mean of
         the observed-only columns (controls, standardised observed terms), which moves
         dyad-constant covariates into the dyads' prior means.  Both are sampler geometry
         only: any partition and any constant means give the same model.  Subsets for
@@ -396,7 +404,7 @@ class Design:
         n_dyad = len(self.dyads)
         count = np.bincount(self.ally_dyad, minlength=n_dyad).astype(float)
         allied = np.bincount(self.ally_dyad, weights=np.asarray(self.ally_y, float), minlength=n_dyad)
-        self.dyad_centred = allied > 0
+        self.dyad_centred = (allied > 0) & (not self.ally_onset)
         self.year_centred = bool(len(self.years) > 1
                                  and float(np.sum(self.ally_y)) / len(self.years) >= YEAR_CENTRED_MIN_ALLIED)
         n_term = len(self.terms)
@@ -671,6 +679,7 @@ def _alliance_rows(panel: pd.DataFrame, spec: ModelSpec, design: Design) -> pd.D
         prev["year"] = prev["year"] + 1
         df = df.merge(prev.rename(columns={"_y": "_prev"}), on=["ccode1", "ccode2", "year"], how="left")
         keep = df["_prev"].eq(0).fillna(False).astype(bool)
+        design.ally_onset = True
         design.notes.append(
             f"onset outcome: {int((~keep).sum())} dyad-years allied (or unobserved) the year before left out"
         )
