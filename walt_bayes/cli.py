@@ -385,7 +385,8 @@ def simulate(
     world: Annotated[str, typer.Option(help=(
         "balancing, bandwagoning, null or a spec TOML (drawn from the model); or a world the model did not "
         "generate: persistent, persistent_null, persistent_negative, trend, trend_jump, trend_negative, "
-        "mutual, other_threat, other_threat_negative, confounder, ideology_only (walt_bayes/model/worlds.py)."
+        "mutual, other_threat, other_threat_negative, confounder, ideology_only, reviewer, reviewer_negative "
+        "(walt_bayes/model/worlds.py)."
     ))] = "balancing",
     states: Annotated[
         int | None, typer.Option(min=4, help="Number of states (default 12; 22 in the misspecified worlds).")
