@@ -132,6 +132,8 @@ def logistic_mle(
 #: Allied rows per year (on average) from which the year intercepts are sampled centred
 #: (:meth:`Design.set_dyad_parameterisation`).
 YEAR_CENTRED_MIN_ALLIED = 50.0
+#: Fewest groups whose threat weights are partially pooled (a scale needs several groups).
+MIN_POOLED_GROUPS = 3
 
 
 @dataclass
@@ -653,7 +655,18 @@ def _build_threat(panel: pd.DataFrame, spec: ModelSpec, design: Design) -> pd.Da
     design.threat_group, design.threat_groups = _groups(
         spec.threat.group, rows["region1"].to_numpy(), rows["year"].to_numpy()
     )
-    if len(design.threat_groups) == 1:
+    if 1 < len(design.threat_groups) < MIN_POOLED_GROUPS:
+        # A scale estimated from two groups is its prior: tau_beta and the offsets then trade
+        # off along a ridge that NUTS crosses with divergences (a 22-state world with two
+        # regions, 4 x 500 draws: 21 divergent transitions at target_accept 0.92, 1 at 0.97,
+        # all at large tau_beta).  The weights are then those of one group.
+        design.notes.append(
+            f"threat block: {len(design.threat_groups)} groups ({', '.join(design.threat_groups)}) are too few "
+            f"to estimate how threat weights vary between them (at least {MIN_POOLED_GROUPS}): one set of weights"
+        )
+        design.threat_group = np.zeros(len(design.threat_group), dtype=design.threat_group.dtype)
+        design.threat_groups = ["all"]
+    elif len(design.threat_groups) == 1:
         design.notes.append("threat block: one group only, weights are not partially pooled")
     sy = rows["year"].to_numpy(np.int64) * 1000 + rows["ccode1"].to_numpy(np.int64)
     uniq, design.threat_sy = np.unique(sy, return_inverse=True)

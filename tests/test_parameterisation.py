@@ -1,0 +1,76 @@
+"""How the model is parameterised for sampling (issue 23's convergence fixes), and the sampler checks.
+
+- Onset rows (``full``: the alliance block models onset, block 3 continuation) pin no dyad's
+  intercept down: every dyad is sampled non-centred.
+- Threat weights are partially pooled only over three groups or more.
+- E-BFMI (ArviZ) below 0.3 in a chain fails the convergence checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from walt_bayes.fit.diagnostics import BFMI_MIN, check_convergence
+from walt_bayes.model.design import MIN_POOLED_GROUPS, Design, build_design
+from walt_bayes.panel.datasets import load_dataset
+from walt_bayes.spec import load_spec
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return load_dataset("middle-east").panel
+
+
+def test_onset_rows_sample_every_dyad_non_centred(embedded):
+    full = build_design(embedded, load_spec("full"))
+    status = build_design(embedded, load_spec("balance_of_threat"))
+    assert full.ally_onset and not status.ally_onset
+    # Onset dyads with allied rows exist, yet none is centred; status dyads with allied years are.
+    allied_onset = np.zeros(len(full.dyads), bool)
+    allied_onset[full.ally_dyad[full.ally_y == 1]] = True
+    assert allied_onset.sum() > 20 and not full.dyad_centred.any()
+    allied_status = np.zeros(len(status.dyads), bool)
+    allied_status[status.ally_dyad[status.ally_y == 1]] = True
+    np.testing.assert_array_equal(status.dyad_centred, allied_status)
+    # The choice travels with the fit file's design.
+    again = Design.from_dataset(full.to_dataset())
+    assert again.ally_onset and not again.dyad_centred.any()
+
+
+def test_two_threat_groups_are_not_pooled(sim_balancing, bot_spec, embedded):
+    regions = set(sim_balancing.panel["region1"])
+    assert len(regions) == 2 < MIN_POOLED_GROUPS
+    design = build_design(sim_balancing.panel, bot_spec)
+    assert design.threat_groups == ["all"] and not design.threat_group.any()
+    assert any("too few" in n for n in design.notes)
+    # The embedded panel's six regions are pooled as before.
+    me = build_design(embedded, bot_spec)
+    assert len(me.threat_groups) == 6 and len(set(me.threat_group)) == 6
+
+
+def _fake_fit(energy: np.ndarray) -> xr.DataTree:
+    chains, draws = energy.shape
+    rng = np.random.default_rng(0)
+    post = xr.Dataset({"gamma_shared": (("chain", "draw"), rng.normal(size=(chains, draws)))})
+    stats = xr.Dataset({
+        "energy": (("chain", "draw"), energy),
+        "diverging": (("chain", "draw"), np.zeros((chains, draws), bool)),
+        "maxdepth_reached": (("chain", "draw"), np.arange(chains * draws).reshape(chains, draws) % 10 == 0),
+    })
+    return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+
+
+def test_low_e_bfmi_fails_the_checks_and_depth_is_counted():
+    rng = np.random.default_rng(1)
+    good = rng.normal(size=(4, 1000))
+    # A random walk in energy: consecutive energies barely change, so E-BFMI is near 0.
+    bad = good.copy()
+    bad[2] = np.cumsum(rng.normal(size=1000))
+    ok = check_convergence(_fake_fit(good))
+    assert len(ok.bfmi) == 4 and min(ok.bfmi) > 1.5 and ok.ok, ok.problems
+    assert ok.max_depth_share == pytest.approx(0.1)
+    failed = check_convergence(_fake_fit(bad))
+    assert failed.bfmi[2] < BFMI_MIN and not failed.ok
+    assert any("E-BFMI" in p and "1 of 4 chains" in p for p in failed.problems), failed.problems
