@@ -47,6 +47,13 @@ def test_fit_file_round_trip(small_fit, small_fit_file):
         tree["log_likelihood"]["alliance"].values, small_fit.idata["log_likelihood"]["alliance"].values
     )
     assert fit_spec(tree).name == "balance_of_threat"
+    # The network checks are computed when the fit is made and stored with it.
+    from walt_bayes.fit.network_checks import stored_network_checks
+
+    stored = stored_network_checks(tree)
+    assert stored is not None and "error" not in stored, stored
+    names = {c["name"] for c in stored["checks"]}
+    assert {"persistence", "triangle_closure", "hostile_share"} <= names, names
     design = fit_design(tree)
     assert design.terms == small_fit.design.terms
     np.testing.assert_array_equal(design.triad_ji, small_fit.design.triad_ji)

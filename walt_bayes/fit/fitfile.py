@@ -26,7 +26,8 @@ FORMAT = "walt-bayes-fit/1"
 REQUIRED_GROUPS = ("posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data")
 #: Root attributes that tie a fit to its spec and data (provenance).
 REQUIRED_ATTRS = ("spec_name", "spec_toml", "data_name", "data_sha256", "seed", "versions")
-JSON_ATTRS = ("sampler_settings", "wall_times", "convergence", "design_notes", "dropped_terms", "case_control")
+JSON_ATTRS = ("sampler_settings", "wall_times", "convergence", "design_notes", "dropped_terms", "case_control",
+              "network_checks")
 
 
 def library_versions() -> dict[str, str]:

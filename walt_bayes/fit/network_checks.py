@@ -54,6 +54,7 @@ import xarray as xr
 from scipy import sparse
 
 from walt_bayes.fit.diagnostics import CI_PROB
+from walt_bayes.fit.fitfile import fit_meta
 
 #: Replicated data sets used at most (evenly spaced draws).
 MAX_DRAWS = 1000
@@ -557,7 +558,6 @@ def fit_network_checks(tree: xr.DataTree, panel: pd.DataFrame | None = None, spe
 
 def stored_network_checks(tree: xr.DataTree) -> dict | None:
     """The ``network_checks`` root attribute of a fit, decoded (None for a fit made before it)."""
-    value = tree.attrs.get("network_checks")
-    if value is None:
+    if tree.attrs.get("network_checks") is None:
         return None
-    return json.loads(value) if isinstance(value, str) else dict(value)
+    return dict(fit_meta(tree, "network_checks"))
