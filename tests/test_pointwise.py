@@ -44,10 +44,15 @@ def test_numpy_loglik_equals_pymc(sim_balancing, variant, case_control, year_cen
         b = pymc_ll[name]
         assert a.dims == b.dims and a.shape == b.shape
         # float32 storage: ~1e-7.  Beyond |loglik| 20 the graph's Python implementation of
-        # log(1 - p) loses digits (1 - p ~ 1e-12), ours does not: compare those loosely.
+        # log(1 - p) loses digits: 1 - p is a multiple of the float epsilon (its values pile up
+        # at -36.04 = log(2.2e-16)) and -inf past ~-37, where ours stays finite.  Compare
+        # 20-30 loosely; beyond 30 only check that ours is finite and as extreme.
         ordinary = np.abs(b.values) < 20
         np.testing.assert_allclose(a.values[ordinary], b.values[ordinary], rtol=2e-6, atol=1e-6)
-        np.testing.assert_allclose(a.values[~ordinary], b.values[~ordinary], rtol=1e-4)
+        extreme = ~ordinary & (np.abs(b.values) < 30)
+        np.testing.assert_allclose(a.values[extreme], b.values[extreme], rtol=2e-3)
+        beyond = np.abs(b.values) >= 30
+        assert np.all(np.isfinite(a.values)) and np.all(a.values[beyond] < -29)
         np.testing.assert_array_equal(mine["observed_data"][name].values, design.ally_y if name == "alliance"
                                       else np.asarray(design.threat_y)[design.dispute_rows()])
 
