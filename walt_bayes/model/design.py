@@ -396,8 +396,8 @@ class Design:
         40 of the 50 dyads with an onset have exactly one), so every dyad is sampled
         non-centred there.  Centred onset dyads left a chain stuck in the funnel's neck
         (``full``, seed 1, 4 × 300 + 300: one chain at sigma_dyad 0.02 against 1.07 in the
-        others, 290 divergences, R-hat 1.62); non-centred: every chain at 1.05–1.10.  ``dyad_means`` holds each dyad's mean of
-        the observed-only columns (controls, standardised observed terms), which moves
+        others, 290 divergences, R-hat 1.62); non-centred: every chain at 1.05–1.10.
+        ``dyad_means`` holds each dyad's mean of the observed-only columns (controls, standardised observed terms), which moves
         dyad-constant covariates into the dyads' prior means.  Both are sampler geometry
         only: any partition and any constant means give the same model.  Subsets for
         cross-validation keep the full design's choice, so every fold has the same
