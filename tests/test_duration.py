@@ -119,9 +119,9 @@ def test_embedded_war_won_rows_are_the_wartime_episodes_after_the_enemy_fell(me_
     keys = d.keys.assign(y=d.y, war_won=d.X[:, d.terms.index("war_won")])
     won = keys.loc[keys["war_won"] == 1, ["lo", "hi", "year"]].values.tolist()
     # Black September 1970 (enemy Syria withdrew in 1970); Dhofar war won Dec 1975 (UK-Oman to 1979,
-    # Iran-Oman to 1978).  1979 is the panel's last year: whether a spell goes on into 1980 is
-    # unobserved, so no 1979 spell-year is at risk.
-    expected = [[2, 663, 1970], [2, 666, 1970], [663, 666, 1970]]
+    # Iran-Oman to 1978, Jordan-Oman in 1975).  1979 is the panel's last year: whether a spell goes
+    # on into 1980 is unobserved, so no 1979 spell-year is at risk.
+    expected = [[2, 663, 1970], [2, 666, 1970], [663, 666, 1970], [663, 698, 1975]]
     expected += [[200, 698, y] for y in range(1975, 1979)] + [[630, 698, y] for y in range(1975, 1979)]
     assert sorted(won) == sorted(expected)
     ends = keys.set_index(["lo", "hi", "year"])["y"]
