@@ -64,6 +64,14 @@ def _mount_subcommands() -> None:
 
     app.command(name="sbc")(sbc_command)
     app.command(name="grid")(grid_command)
+    from walt_bayes.cli_predict import predict_command
+
+    app.command(name="predict")(predict_command)
+    from walt_bayes.cli_outputs import cite_command, export_command, summary_command
+
+    app.command(name="summary")(summary_command)
+    app.command(name="export")(export_command)
+    app.command(name="cite")(cite_command)
 
 
 def _setup_caches() -> None:
@@ -81,6 +89,7 @@ class Fmt(StrEnum):
     csv = "csv"
     json = "json"
     markdown = "markdown"
+    latex = "latex"
 
 
 # --------------------------------------------------------------------------- fit
@@ -302,11 +311,16 @@ def hypotheses(
             )
             raise typer.Exit(1)
 
-    if format in (Fmt.json, Fmt.csv):
+    if format in (Fmt.json, Fmt.csv, Fmt.latex):
         if banner and allow_unconverged:  # stdout stays machine-readable
             err_console.print(f"[bold red]WARNING — {escape(banner)}[/]", highlight=False, soft_wrap=True)
         if format is Fmt.json:
             print(json.dumps(table_records(table), indent=2))
+        elif format is Fmt.latex:  # booktabs tables; the caption names variant, data and thresholds
+            from walt_bayes.report.latex import evidence_latex
+
+            print(evidence_latex(table, variant=str(tree.attrs.get("spec_name")),
+                                 data=str(tree.attrs.get("data_name")), thresholds=thresholds), end="")
         else:
             print(table.to_csv(index=False), end="")
         finish()

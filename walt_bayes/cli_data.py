@@ -6,7 +6,8 @@ Two Typer apps, mounted by :mod:`walt_bayes.cli` as ``data`` and ``panel``:
 * ``data fetch [NAME...] [--mirror DIR] [--force]`` — download (or copy from a
   mirror), verify and cache;
 * ``data verify [--mirror DIR]`` — check the cache (or a mirror) against the registry;
-* ``data cite [--panel FILE]`` — citations of every source a panel used;
+* ``data cite [--panel FILE] [--bibtex [--out FILE.bib]]`` — citations (text or BibTeX)
+  of every source a panel used;
 * ``panel build [--years A-B] [--region R] [--relevant] --out FILE.parquet [--mirror DIR]``.
 
 Errors are raised as :class:`~walt_bayes.errors.SourceError` /
@@ -135,6 +136,20 @@ def cite(
             "--panel", help="A panel written by `walt-bayes panel build`.", dir_okay=False
         ),
     ] = None,
+    bibtex: Annotated[
+        bool,
+        typer.Option(
+            "--bibtex",
+            help="BibTeX entries (peacesciencer's and every source's, from peacesciencer's "
+            "ps_bib) instead of text.",
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the BibTeX to this .bib file (default: stdout).",
+                     dir_okay=False),
+    ] = None,
+    mirror: MirrorOpt = None,
 ) -> None:
     """Print the citations of every source a panel used (default: the global panel's)."""
     from walt_bayes.panel.build import PANEL_SOURCES, read_panel_attrs
@@ -145,6 +160,11 @@ def cite(
         if not panel.exists():
             raise DataError(f"{panel}: no such file")
         used = list(read_panel_attrs(panel).get("sources", []))
+    if out is not None and not bibtex:
+        raise DataError("--out writes BibTeX: add --bibtex")
+    if bibtex:
+        _write_bibtex(used, out, mirror)
+        return
     con = _console()
     con.print("Please cite peacesciencer, which packaged these data:", highlight=False)
     con.print(f"  {registry.PEACESCIENCER_CITATION}", highlight=False, soft_wrap=True)
@@ -155,6 +175,21 @@ def cite(
         con.print(f"- {label}", highlight=False, soft_wrap=True)
         for c in src.citations:
             con.print(f"    {c}", highlight=False, soft_wrap=True)
+
+
+def _write_bibtex(used: list[str], out: Path | None, mirror: Path | None) -> None:
+    """The BibTeX of ``used`` on stdout, or atomically in ``out``."""
+    from walt_bayes.atomic import atomic_path
+    from walt_bayes.sources.bibtex import bibtex
+
+    text = bibtex(used, mirror=mirror)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    _console().print(f"{text.count(chr(10) + '@') + 1} BibTeX entries written to {out}",
+                     highlight=False, soft_wrap=True)
 
 
 def parse_years(text: str) -> tuple[int, int]:

@@ -1,7 +1,8 @@
 """The ``walt-bayes compare`` command.
 
 ``walt-bayes compare RUN_DIR… [--method loo|kfold] [--folds K]
-[--group dyad|year-block|none] [--scheduler serial|processes|tcp://HOST:PORT] [--out DIR]``
+[--group dyad|year-block|none] [--scheduler serial|processes|tcp://HOST:PORT] [--out DIR]
+[--format table|latex]``
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ class Method(StrEnum):
 class FoldStart(StrEnum):
     posterior = "posterior"
     default = "default"
+
+
+class Format(StrEnum):
+    table = "table"
+    latex = "latex"
 
 
 class Group(StrEnum):
@@ -85,11 +91,20 @@ def compare_command(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes of --scheduler processes.")
     ] = None,
+    format: Annotated[
+        Format,
+        typer.Option(
+            "--format",
+            help="table, or latex: a booktabs table on stdout (progress and notes on stderr).",
+        ),
+    ] = Format.table,
 ) -> None:
     """Rank theory variants by out-of-sample prediction of alliances (elpd, SE, weights)."""
-    from walt_bayes.cli import _setup_caches, console
+    from walt_bayes.cli import _setup_caches, console, err_console
 
     _setup_caches()
+    if format is Format.latex:
+        console = err_console  # stdout carries the LaTeX alone
     from rich import box
     from rich.table import Table
 
@@ -140,6 +155,10 @@ def compare_command(
         console=console,
     )
     wall = time.perf_counter() - t0
+    if format is Format.latex:
+        from walt_bayes.report.latex import compare_latex
+
+        print(compare_latex(table), end="")
     view = Table(
         title=f"Theory variants ranked by elpd ({table['n_obs'].iloc[0]:,} alliance dyad-years) — "
         f"{table['scheme'].iloc[0]}",
@@ -156,7 +175,8 @@ def compare_command(
         view.add_column(header, justify="left" if c == "variant" else "right", no_wrap=True)
     for _, r in table.iterrows():
         view.add_row(*(_cell(r[c], c) for c in headers))
-    console.print(view)
+    if format is Format.table:
+        console.print(view)
     schemes = dict.fromkeys(f"{r['variant']}: {r['scheme']}" for _, r in table.iterrows())
     if len({s.split(": ", 1)[1] for s in schemes}) > 1:
         for s in schemes:

@@ -1,4 +1,8 @@
-"""The ``walt-bayes report`` command: render the HTML report of one or several fits."""
+"""The ``walt-bayes report`` command: render the HTML report of one or several fits.
+
+``--out FILE.ipynb`` saves the executed notebook instead of the HTML page (the cells run in
+a Jupyter kernel whatever ``--engine auto`` would pick; ``--engine quarto`` is refused).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ def report_command(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="HTML file (default: RUN_DIR/report.html, or comparison_report.html)."
+            "--out",
+            help="HTML file (default: RUN_DIR/report.html, or comparison_report.html); a name "
+            "ending in .ipynb gets the executed notebook instead (run by the Jupyter kernel).",
         ),
     ] = None,
     engine: Annotated[
@@ -43,7 +49,8 @@ def report_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
 ) -> None:
-    """Render a self-contained HTML report from saved fits (nothing is refitted)."""
+    """Render a self-contained HTML report from saved fits (nothing is refitted), or with
+    --out FILE.ipynb the executed notebook."""
     from walt_bayes.report.render import render_report
 
     params = {}

@@ -174,10 +174,13 @@ def ppc_overall(fit: q.ReportFit) -> Figure:
     return fig
 
 
-def ppc_by_year(fit: q.ReportFit) -> Figure:
-    """Alliance rate by year: posterior predictive mean and HDI band, observed points."""
+def ppc_by_year(fit: q.ReportFit, ax=None) -> Figure:
+    """Alliance rate by year: posterior predictive mean and HDI band, observed points (into ``ax``
+    when given, else a new figure)."""
     tab = q.predictive_rates(fit, by="year")
-    fig, ax = plt.subplots(figsize=(10, 3.4), layout="constrained")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 3.4), layout="constrained")
+    fig = ax.figure
     years = tab["group"].astype(int)
     ax.fill_between(
         years,
@@ -316,10 +319,13 @@ def threat_weights(fit: q.ReportFit) -> Figure:
     )
 
 
-def threat_over_time(fit: q.ReportFit, dyads: list[tuple[int, int]]) -> Figure:
-    """Threat of each chosen source to its target over time (posterior mean and HDI band)."""
+def threat_over_time(fit: q.ReportFit, dyads: list[tuple[int, int]], ax=None) -> Figure:
+    """Threat of each chosen source to its target over time (posterior mean and HDI band; into
+    ``ax`` when given, else a new figure)."""
     tab = q.dyad_threat_series(fit, dyads)
-    fig, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
+    fig = ax.figure
     colours = plt.get_cmap("tab10")
     for n, ((source, target), part) in enumerate(tab.groupby(["source", "target"], sort=False)):
         c = colours(n % 10)

@@ -4,7 +4,9 @@ One run directory gives ``reports/fit_report.qmd``; several give
 ``reports/comparison_report.qmd``.  With the ``quarto`` binary on PATH the
 document is rendered by ``quarto render`` (embedded resources); otherwise its
 Python cells run through a Jupyter kernel of this interpreter (nbclient) and
-:mod:`walt_bayes.report.export` writes the HTML.  Reports only read the fit
+:mod:`walt_bayes.report.export` writes the HTML.  An output named ``*.ipynb``
+gets the executed notebook itself instead of the HTML (always through the Jupyter
+kernel: Quarto's render keeps no notebook).  Reports only read the fit
 files; nothing is refitted.  The HTML is written atomically: a failing cell
 leaves no file behind and raises :class:`ReportError` naming the cell.
 """
@@ -32,6 +34,9 @@ KERNEL_NAME = "walt-bayes-report"
 #: Seconds one cell may run before the render is abandoned.
 CELL_TIMEOUT = 600
 ENGINES = ("auto", "jupyter", "quarto")
+#: Output suffixes: the HTML page, or the executed notebook.
+HTML_SUFFIXES = (".html", ".htm")
+NOTEBOOK_SUFFIX = ".ipynb"
 
 
 class ReportError(WaltError):
@@ -101,7 +106,8 @@ def render_report(
     run_dirs : iterable of path
         Run directories (or their ``fit.nc``) written by ``walt-bayes fit``.
     out : path, optional
-        The HTML file (default :func:`default_output`).
+        The HTML file (default :func:`default_output`), or a ``.ipynb`` file for the
+        executed notebook.
     engine : {"auto", "jupyter", "quarto"}
         ``auto`` uses ``quarto`` when it is on PATH, else a Jupyter kernel.
     progress : bool
@@ -114,7 +120,7 @@ def render_report(
     Returns
     -------
     pathlib.Path
-        The HTML file written.
+        The HTML file (or notebook) written.
 
     Raises
     ------
@@ -137,8 +143,8 @@ def render_report(
         )
     all_params.update(params or {})
     out = Path(out).expanduser() if out is not None else default_output(dirs)
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise ReportError(f"--out {out}: the report is written as .html")
+    if out.suffix.lower() not in (*HTML_SUFFIXES, NOTEBOOK_SUFFIX):
+        raise ReportError(f"--out {out}: the report is written as .html (or .ipynb: the notebook)")
     if out.is_dir():
         raise ReportError(f"--out {out}: is a directory; give a file name ending in .html")
     return render_qmd(template, all_params, out, engine=engine, progress=progress, timeout=timeout)
@@ -158,9 +164,12 @@ def render_qmd(
         raise ReportError(f"engine '{engine}' is not one of {', '.join(ENGINES)}")
     out = Path(out)
     qmd = read_qmd(template)
+    notebook = out.suffix.lower() == NOTEBOOK_SUFFIX
+    if engine == "quarto" and notebook:
+        raise ReportError(f"--out {out}: the notebook comes from the Jupyter engine, not quarto")
     if engine == "quarto" and not shutil.which("quarto"):
         raise ReportError("engine 'quarto': the quarto binary is not on PATH")
-    use_quarto = engine == "quarto" or (engine == "auto" and shutil.which("quarto"))
+    use_quarto = not notebook and (engine == "quarto" or (engine == "auto" and shutil.which("quarto")))
     to_notebook(qmd, params)  # checks the parameters before anything starts
     t0 = time.perf_counter()
     if use_quarto:
@@ -302,6 +311,12 @@ def _render_jupyter(qmd: Qmd, params: dict, out: Path, progress: bool, timeout: 
                 ) from err
             finally:
                 log.close()
+    if out.suffix.lower() == NOTEBOOK_SUFFIX:
+        import nbformat
+
+        with atomic_path(out, suffix=NOTEBOOK_SUFFIX) as tmp_out:
+            nbformat.write(nb, tmp_out)
+        return
     footer = (
         f"Rendered by walt-bayes without Quarto (Jupyter kernel, nbclient) from {qmd.path.name}; "
         f"parameters: {json.dumps(params)}."
