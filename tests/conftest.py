@@ -36,9 +36,15 @@ def sim_balancing():
 
 @pytest.fixture(scope="session")
 def bot_spec():
-    from walt_bayes.spec import load_spec
+    """balance_of_threat in its status form (blocks 1-2 only).
 
-    return load_spec("balance_of_threat")
+    The bundled variant models formation with a duration block (issue 23); the fixtures
+    that check blocks 1-2 (the fused kernel, the numpy twin, status compare) use its status
+    form, and `duration_run_dir` / the CLI tests fit the formation form.
+    """
+    from walt_bayes.spec import load_spec, status_form
+
+    return status_form(load_spec("balance_of_threat"))
 
 
 @pytest.fixture(scope="session")

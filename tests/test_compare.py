@@ -27,11 +27,12 @@ from walt_bayes.fit.fitfile import load_fit, save_fit
 
 def _fit_run(world, variant, root, seed=5, name=None):
     from walt_bayes.fit.run import fit_model
-    from walt_bayes.spec import load_spec
+    from walt_bayes.spec import load_spec, status_form
 
+    spec = load_spec(variant)
     result = fit_model(
         world.panel,
-        load_spec(variant),
+        status_form(spec) if spec.duration is not None else spec,  # the status fits compared
         data_name="sim",
         data_sha256="0" * 64,
         seed=seed,
@@ -290,9 +291,10 @@ def test_kfold_grouped_by_dyad_and_cache(null_pair, tmp_path, monkeypatch):
 
 def test_fold_settings_short_warm_ups_avoid_low_rank_adaptation():
     """Folds warm up briefly: the status variants' low_rank becomes draw_diag, full keeps it."""
-    from walt_bayes.spec import load_spec
+    from walt_bayes.spec import load_spec, status_form
 
     full, null, bot = (load_spec(v) for v in ("full", "null", "balance_of_threat"))
+    null, bot = status_form(null), status_form(bot)
     assert null.sampler.adaptation == full.sampler.adaptation == "low_rank"
     assert FoldSettings().resolved(null)["adaptation"] == "draw_diag"
     assert FoldSettings().resolved(full)["adaptation"] == "low_rank"
@@ -519,10 +521,11 @@ def test_loo_ranks_full_beside_a_status_variant_on_the_same_rows(duration_run_di
 def test_refuses_onset_only_fits_beside_status_fits(duration_run_dir, compare_runs_dir, tmp_path):
     """Without a block 3 to join, a fit of onset rows predicts formation, not status: refused."""
     from walt_bayes.compare.runs import alliance_rows
-    from walt_bayes.spec import load_spec
+    from walt_bayes.spec import load_spec, status_form
 
     assert alliance_rows(load_spec("full")) == "onset (duration block)"
-    assert alliance_rows(load_spec("balance_of_threat")) == "all"
+    assert alliance_rows(load_spec("balance_of_threat")) == "onset (duration block)"
+    assert alliance_rows(status_form(load_spec("balance_of_threat"))) == "all"
 
     def drop_block3(tree):
         tree["log_likelihood"] = xr.DataTree(tree["log_likelihood"].to_dataset().drop_vars("alliance_end"))
@@ -550,6 +553,12 @@ def test_refuses_onset_only_fits_beside_status_fits(duration_run_dir, compare_ru
     with pytest.raises(CompareError, match=r"^cannot rank small_duration \(alliance and alliance_end "
                        r"joined\) beside case-control fits \(null: .*--case-control off$"):
         open_runs([cc, duration_run_dir])
+    # Every fit joined and sampled: each row is scored alike by all of them, so they rank.
+    dur_cc = _tamper(duration_run_dir, tmp_path, "dur-cc", sampled)
+    dur_cc2 = _tamper(duration_run_dir, tmp_path, "dur-cc2", sampled)
+    assert len(open_runs([dur_cc, dur_cc2])) == 2
+    with pytest.raises(CompareError, match="beside case-control fits"):
+        open_runs([dur_cc, duration_run_dir, cc])
 
 
 def test_held_out_continuing_rows_are_scored_by_block_3(duration_run_dir):

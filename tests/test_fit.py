@@ -19,7 +19,7 @@ def test_fit_stores_every_group(small_fit):
     for group in ("posterior", "prior", "prior_predictive", "posterior_predictive", "log_likelihood",
                   "sample_stats", "observed_data", "constant_data"):
         assert group in tree.children, group
-    assert set(tree["log_likelihood"].data_vars) == {"dispute", "alliance"}
+    assert set(tree["log_likelihood"].data_vars) == {"dispute", "alliance"}  # status form (conftest)
     attrs = tree.attrs
     assert isinstance(attrs["seed"], int) and attrs["seed"] == 7
     for key in ("spec_toml", "data_sha256", "versions", "sampler_settings", "wall_times", "convergence"):

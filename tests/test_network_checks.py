@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from walt_bayes.fit import network_checks as nc
-from walt_bayes.spec import load_spec
+from walt_bayes.spec import load_spec, status_form
 
 # A hand-made network over two years (undirected rows, either state order).
 #   2000: states 1, 2, 3, 4; allied 1-2, 1-3, 2-3 (a triangle) and 3-4; not 1-4, 2-4.
@@ -160,7 +160,10 @@ def _fake_fit(spec_name: str, rows: pd.DataFrame, rep: np.ndarray, *, dur=None, 
         "/posterior_predictive": xr.Dataset(pp),
         "/observed_data": xr.Dataset(obs),
     })
-    tree.attrs |= {"spec_toml": load_spec(spec_name).source_text, "spec_name": spec_name,
+    spec = load_spec(spec_name)
+    if dur is None and spec_name != "full":
+        spec = status_form(spec)  # a status fit ("full" without dur: block 3 left out, onset rows)
+    tree.attrs |= {"spec_toml": spec.source_text, "spec_name": spec_name,
                    "case_control": json.dumps({"used": case_control})}
     return tree
 
@@ -243,7 +246,7 @@ def test_report_computes_the_checks_of_an_older_fit_on_load():
     rep[1] = 0  # one replicated panel without any alliance
     tree = _fake_fit("balance_of_threat", ROWS, rep)
     assert "network_checks" not in tree.attrs  # made before the fit stored them
-    fit = q.ReportFit(path=Path("."), tree=tree, design=None, spec=load_spec("balance_of_threat"))
+    fit = q.ReportFit(path=Path("."), tree=tree, design=None, spec=status_form(load_spec("balance_of_threat")))
     net = fit.network_checks
     assert net["notes"][0].startswith("computed when the report loaded this fit")
     assert fit.network_checks is net  # computed once
@@ -256,5 +259,5 @@ def test_report_computes_the_checks_of_an_older_fit_on_load():
     hostile = [s for s in net["skipped"] if s["name"] == "hostile_share"]
     assert "only the embedded panel" in hostile[0]["reason"]
     tree.attrs["network_checks"] = json.dumps({**net, "notes": ["stored"]})
-    fresh = q.ReportFit(path=Path("."), tree=tree, design=None, spec=load_spec("balance_of_threat"))
+    fresh = q.ReportFit(path=Path("."), tree=tree, design=None, spec=status_form(load_spec("balance_of_threat")))
     assert fresh.network_checks["notes"] == ["stored"]  # a stored result is read, not recomputed

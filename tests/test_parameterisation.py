@@ -15,7 +15,7 @@ import xarray as xr
 from walt_bayes.fit.diagnostics import BFMI_MIN, check_convergence
 from walt_bayes.model.design import MIN_POOLED_GROUPS, Design, build_design
 from walt_bayes.panel.datasets import load_dataset
-from walt_bayes.spec import load_spec
+from walt_bayes.spec import load_spec, status_form
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def embedded():
 
 def test_onset_rows_sample_every_dyad_non_centred(embedded):
     full = build_design(embedded, load_spec("full"))
-    status = build_design(embedded, load_spec("balance_of_threat"))
+    status = build_design(embedded, status_form(load_spec("balance_of_threat")))
     assert full.ally_onset and not status.ally_onset
     # Onset dyads with allied rows exist, yet none is centred; status dyads with allied years are.
     allied_onset = np.zeros(len(full.dyads), bool)

@@ -291,6 +291,33 @@ def parse_spec(text: str, source: str = "<spec>") -> ModelSpec:
     return _SpecParser(raw, source).parse(text)
 
 
+def status_form(spec: ModelSpec) -> ModelSpec:
+    """The spec with its duration block removed: alliance *status* instead of formation.
+
+    The bundled variants model formation (onset rows in the alliance block, spell-years in
+    block 3).  Their status form models P(allied) in every dyad-year, as the variants did
+    before issue 23; it is kept for comparisons with that literature and for checks of the
+    blocks-1-2 code.  The ``[duration]`` table is cut from the TOML text and the text parsed
+    again, so a fit's stored ``spec_toml`` rebuilds the same design.
+
+    Raises
+    ------
+    SpecError
+        The spec has no duration block (it is a status spec already).
+    """
+    if spec.duration is None:
+        raise SpecError(f"{spec.name}: no [duration] block, so it models status already")
+    kept: list[str] = []
+    skipping = False
+    for line in spec.source_text.splitlines(keepends=True):
+        header = line.strip()
+        if header.startswith("[") and not header.startswith("[["):
+            skipping = header.split("#")[0].strip() == "[duration]"
+        if not skipping:
+            kept.append(line)
+    return parse_spec("".join(kept), source=f"{spec.source_path or spec.name} (status form)")
+
+
 class _SpecParser:
     """Validate a spec dict section by section, naming file and key in errors."""
 

@@ -255,11 +255,15 @@ def _join_duration_block(run: Run, path: Path) -> None:
 
 
 def open_runs(run_dirs) -> list[Run]:
-    """Open every run, give each a unique label (the variant name) and check they are comparable."""
+    """Open every run, give each a unique label (the variant name) and check they are comparable.
+
+    ``run_dirs`` holds run directories, fit files, or :class:`Run` objects already open (fits
+    in memory: :func:`run_from_tree`).
+    """
     run_dirs = list(run_dirs)
     if len(run_dirs) < 2:
         raise CompareError(f"compare needs at least two runs (got {len(run_dirs)})")
-    runs = [open_run(r) for r in run_dirs]
+    runs = [r if isinstance(r, Run) else open_run(r) for r in run_dirs]
     counts = pd.Series([r.label for r in runs]).value_counts()
     for r in runs:
         if counts[r.label] > 1:
@@ -284,8 +288,8 @@ def check_comparable(runs: list[Run]) -> None:
     CompareError
         The data sets (sha256) differ, the alliance outcome definitions or rows differ
         (onset rows with no duration block to join beside status rows), a fit with joined
-        blocks 2 and 3 meets a case-control sample, the observed outcomes disagree on shared
-        dyad-years, or no dyad-year is shared.
+        blocks 2 and 3 meets a case-control sample (unless every fit is both), the observed
+        outcomes disagree on shared dyad-years, or no dyad-year is shared.
     """
     by_data: dict[str, list[Run]] = {}
     for r in runs:
@@ -310,9 +314,13 @@ def check_comparable(runs: list[Run]) -> None:
         )
     joined = [r for r in runs if r.joined]
     sampled = [r for r in runs if r.alliance_sample_rate < 1]
-    if joined and sampled:
+    alike = len(joined) == len(sampled) == len(runs)
+    if joined and sampled and not alike:
         # Block 2 of a case-control fit scores P(a | x, sampled) (offset log 1/r0), block 3 the
         # population's P(a | x): joined, they are no predictive density of the status fits' rows.
+        # When every fit joins blocks 2 and 3 on a case-control sample, each row is scored the
+        # same way by all of them (onset rows conditional on the sample, spell-years not), so
+        # their sums rank the fits on one composite likelihood.
         raise CompareError(
             f"cannot rank {_describe(joined)} (alliance and alliance_end joined) beside case-control "
             f"fits ({_describe(sampled)}: alliance rows sampled, log-likelihood conditional on the "
