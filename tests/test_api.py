@@ -375,6 +375,49 @@ def test_report_of_an_unsaved_fit(bot, tmp_path):
     assert bot.path is None and sorted(p.name for p in tmp_path.iterdir()) == ["bot.html"]
 
 
+# ------------------------------------------------------------------ what-if scenarios
+#: A state of the simulated world and a year inside it (years 1950..1959), as in test_scenario.py.
+_J, _YEAR = 120, 1955
+
+
+def _scenario(change: str):
+    from walt_bayes.scenario import parse_scenario
+
+    return parse_scenario(f'name = "api"\n\n[[change]]\n{change}\n')
+
+
+def test_predict_identity_is_zero_and_matches_the_scenario_module(bot, saved, sim, tmp_path):
+    from walt_bayes.scenario import ScenarioError, ScenarioResult
+    from walt_bayes.scenario import predict as predict_scenario
+
+    identity = _scenario(f'state = {_J}\nyears = [{_YEAR}]\ninput = "power"\nop = "add"\nvalue = 0')
+    result = bot.predict(identity, data=sim)
+    assert isinstance(result, ScenarioResult) and bot.path is None
+    assert len(result.threat) > 0 and len(result.alliance) > 0
+    for name in result.draws:  # threat, alliance and (with a duration block) survival
+        assert np.all(result.draws[name] == 0.0), name
+        assert (getattr(result, name)["diff_mean"] == 0).all(), name
+
+    change = f'state = {_J}\nyears = [{_YEAR}]\ninput = "power"\nop = "add"\nvalue = 0.693'
+    path = tmp_path / "power.toml"
+    path.write_text(f'name = "api"\n\n[[change]]\n{change}\n')
+    direct = predict_scenario(saved, _scenario(change), panel=wb.load_data(sim).panel)
+    for got in (bot.predict(path, data=sim), wb.predict(saved, _scenario(change), data=sim)):
+        assert (got.alliance["diff_mean"] != 0).any()
+        assert sorted(got.draws) == sorted(direct.draws)
+        for name in direct.draws:
+            pd.testing.assert_frame_equal(getattr(got, name), getattr(direct, name))
+            np.testing.assert_array_equal(got.draws[name], direct.draws[name])
+
+    with pytest.raises(ScenarioError, match=r"made on '.*': give that panel as data="):
+        bot.predict(identity)
+    other = wb.simulate("balancing", states=12, years=10, seed=12)
+    with pytest.raises(ScenarioError, match=r"^predict: data differ"):
+        bot.predict(identity, data=other)
+    with pytest.raises(WaltError, match="expected a Fit or a run folder"):
+        wb.predict(bot.tree, identity)
+
+
 # ------------------------------------------------------------------ plots
 def test_plots_return_figures_and_draw_into_given_axes(bot, null):
     from matplotlib.figure import Figure

@@ -20,7 +20,17 @@ import types
 __version__ = "0.1.0"
 
 #: Names :mod:`walt_bayes.api` defines, exported here.
-_API = ("Comparison", "Dataset", "Evidence", "Fit", "load", "load_data", "load_spec", "simulate")
+_API = (
+    "Comparison",
+    "Dataset",
+    "Evidence",
+    "Fit",
+    "load",
+    "load_data",
+    "load_spec",
+    "predict",
+    "simulate",
+)
 #: API functions that share their name with a subpackage (``walt_bayes.fit``, ``.compare``,
 #: ``.report``): ``wb.fit`` is that subpackage, made callable (see :class:`_Verb`).
 _VERBS = ("compare", "fit", "report")

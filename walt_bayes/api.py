@@ -1,8 +1,8 @@
 """The analyst's Python API: ``import walt_bayes as wb``.
 
 Load data and specs, fit a theory variant in memory, save and load fits, read the verdicts on
-Walt's hypotheses, compare variants, render reports and simulate worlds with known truth — the
-same steps as the ``walt-bayes`` commands, on the same code::
+Walt's hypotheses, compare variants, render reports, ask what-if scenarios and simulate worlds
+with known truth — the same steps as the ``walt-bayes`` commands, on the same code::
 
     import walt_bayes as wb
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from walt_bayes.model.simulate import Simulation
     from walt_bayes.panel.datasets import Dataset
     from walt_bayes.plotting import FitPlots
+    from walt_bayes.scenario import Scenario, ScenarioResult
     from walt_bayes.spec import ModelSpec
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "load",
     "load_data",
     "load_spec",
+    "predict",
     "report",
     "simulate",
 ]
@@ -554,6 +556,78 @@ class Fit:
 
         return FitPlots(self)
 
+    # -------------------------------------------------------------- what-if scenarios
+    def predict(
+        self,
+        scenario: Scenario | str | os.PathLike,
+        *,
+        data: str | os.PathLike | Dataset | Simulation | pd.DataFrame | None = None,
+        max_draws: int | None = None,
+    ) -> ScenarioResult:
+        """What the fit says would change under a what-if scenario, as ``walt-bayes predict`` does.
+
+        The scenario's changes to raw inputs go through the fit's own standardisation and the
+        model, draw by draw with the same parameters as the baseline; nothing is refitted
+        (:func:`walt_bayes.scenario.predict`).
+
+        Parameters
+        ----------
+        scenario : Scenario or path
+            A scenario TOML file (``examples/egypt_power_1967.toml``) or a parsed scenario
+            (:func:`walt_bayes.scenario.parse_scenario` reads one from TOML text).
+        data : str, path, Dataset, Simulation or pandas.DataFrame, optional
+            The panel the fit was made on (:func:`load_data`), needed unless the fit was made on
+            the embedded data (the default then).  Its content hash must be the fit's.
+        max_draws : int, optional
+            Use at most this many posterior draws (evenly thinned); all by default.
+
+        Returns
+        -------
+        walt_bayes.scenario.ScenarioResult
+            ``threat``, ``alliance`` and (with a duration block) ``survival`` tables, one row per
+            affected row with ``baseline_mean``, ``scenario_mean``, ``diff_mean``, the 94% HDI of
+            the difference and ``p_increase``; ``draws`` (the difference draws), ``notes``;
+            ``.write(out)`` writes the CSVs and figures the command writes.
+
+        Raises
+        ------
+        ScenarioError
+            A bad scenario (one line naming the file, the ``[[change]]`` and its line), no panel
+            for a fit not made on the embedded data, or a panel that is not the fit's.
+        """
+        from walt_bayes.scenario import Scenario, ScenarioError, load_scenario
+        from walt_bayes.scenario import predict as predict_scenario
+
+        if isinstance(scenario, str | os.PathLike):
+            scenario = load_scenario(scenario)
+        elif not isinstance(scenario, Scenario):
+            raise ScenarioError(
+                "predict: expected a scenario file or a Scenario (walt_bayes.scenario."
+                f"parse_scenario), got {type(scenario).__name__}"
+            )
+        max_draws = _optional(max_draws, "max_draws")
+        return predict_scenario(
+            self._tree, scenario, design=self.design, panel=self._panel(data), max_draws=max_draws
+        )
+
+    def _panel(self, data) -> pd.DataFrame:
+        """The panel the fit was made on, checked by its content hash (:meth:`predict`)."""
+        from walt_bayes.panel.datasets import EMBEDDED
+        from walt_bayes.scenario import ScenarioError
+
+        if data is None:
+            if self.data_name != EMBEDDED:
+                raise ScenarioError(
+                    f"predict: the fit was made on '{self.data_name}': give that panel as data= "
+                    "(a panel file, a folder, a Simulation or a DataFrame)"
+                )
+            data = EMBEDDED
+        dataset = load_data(data)
+        diffs = self.check(data=dataset, defaults=False)
+        if diffs:
+            raise ScenarioError(f"predict: {diffs[0]}")
+        return dataset.panel
+
     # -------------------------------------------------------------- files
     def save(self, directory: str | os.PathLike = "runs", name: str | None = None) -> Path:
         """Write the run folder ``walt-bayes fit --out DIRECTORY`` writes (``fit.nc``, ``summary.csv``).
@@ -837,6 +911,48 @@ def compare(
     unsaved = {str(Path(i.name) / "fit.nc") for i in items if isinstance(i, Fit) and i.path is None}
     table["run"] = ["(not saved)" if r in unsaved else r for r in table["run"]]
     return Comparison(table=table, method=method)
+
+
+# ------------------------------------------------------------------ what-if scenarios
+def predict(
+    fit_or_path: Fit | str | os.PathLike,
+    scenario: Scenario | str | os.PathLike,
+    *,
+    data: str | os.PathLike | Dataset | Simulation | pd.DataFrame | None = None,
+    max_draws: int | None = None,
+) -> ScenarioResult:
+    """What a fit says would change under a what-if scenario, as ``walt-bayes predict`` does.
+
+    ``predict(fit, scenario)`` is :meth:`Fit.predict` for a fit in memory or a run folder.
+
+    Parameters
+    ----------
+    fit_or_path : Fit or path
+        A fit (:func:`fit`, :func:`load`) or a run folder (or its ``fit.nc``).
+    scenario : Scenario or path
+        A scenario TOML file or a parsed scenario (:func:`walt_bayes.scenario.parse_scenario`).
+    data : str, path, Dataset, Simulation or pandas.DataFrame, optional
+        The panel the fit was made on; default the embedded data, for fits made on it.
+    max_draws : int, optional
+        Use at most this many posterior draws (evenly thinned); all by default.
+
+    Returns
+    -------
+    walt_bayes.scenario.ScenarioResult
+        The threat, alliance and survival tables, the difference draws and notes.
+
+    Raises
+    ------
+    FitFileError, ScenarioError
+        A run folder that holds no readable fit; a bad scenario or panel (see :meth:`Fit.predict`).
+    """
+    if isinstance(fit_or_path, str | os.PathLike):
+        fit_or_path = load(fit_or_path)
+    elif not isinstance(fit_or_path, Fit):
+        raise WaltError(
+            f"predict: expected a Fit or a run folder, got {type(fit_or_path).__name__}"
+        )
+    return fit_or_path.predict(scenario, data=data, max_draws=max_draws)
 
 
 # ------------------------------------------------------------------ reports
