@@ -13,6 +13,7 @@ import arviz as az
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import xarray as xr
 from matplotlib.figure import Figure
 
 from walt_bayes.fit.diagnostics import CI_PROB, named_parameters
@@ -300,6 +301,69 @@ def calibration(fit: q.ReportFit, n_bins: int = 10) -> Figure:
         xlabel="posterior mean probability (bin mean)",
         ylabel="alliance rate",
         title=f"Calibration ({len(tab)} non-empty probability bins)",
+    )
+    ax.legend(frameon=False, loc="upper left")
+    return fig
+
+
+def calibration_pava(fit: q.ReportFit, ci_prob: float = CI_PROB) -> Figure:
+    """PAV-adjusted calibration of the alliance outcome: ArviZ's ``plot_ppc_pava``.
+
+    The alliance block alone (``alliance`` in ``posterior_predictive`` and
+    ``observed_data``; with a duration block these are the formation rows, and
+    ``alliance_end`` is left out).  The x axis is each row's predicted probability
+    as ArviZ takes it, the mean of its replicated outcomes; the curve is the isotonic
+    (pool-adjacent-violators) regression of the observed outcome on it, the
+    conditional event probability (Dimitriadis, Gneiting & Jordan 2021); the band is
+    the central ``ci_prob`` interval of the same regression fitted to each replicated
+    outcome draw (the consistency band).  Ticks at the bottom mark the rows' predictions.
+    """
+    tree = fit.tree
+    dt = xr.DataTree.from_dict(
+        {
+            "posterior_predictive": tree["posterior_predictive"].to_dataset()[["alliance"]],
+            "observed_data": tree["observed_data"].to_dataset()[["alliance"]],
+        }
+    )
+    pc = az.plot_ppc_pava(
+        dt,
+        var_names="alliance",
+        ci_prob=ci_prob,
+        backend="matplotlib",
+        visuals={
+            "lines": {"color": BLUE, "label": "observed (PAV fit)"},
+            "credible_interval": {
+                "color": BLUE,
+                "alpha": 0.2,
+                "label": f"consistency band ({ci_prob:.0%} of replicated data)",
+            },
+            "reference_line": {"color": GREY, "linestyle": "--", "label": "perfect calibration"},
+            "xlabel": {"text": "predicted probability (mean of replicated outcomes)"},
+            "ylabel": {"text": "conditional event probability (PAV)"},
+            "title": False,
+        },
+        figure_kwargs={"figsize": (5.5, 5), "layout": "constrained"},
+    )
+    fig = _figure(pc)
+    ax = pc.viz["plot"]["alliance"].item()
+    line = pc.viz["lines"]["alliance"].item()
+    x, cep = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+    ax.plot(
+        x,
+        np.zeros_like(x),
+        "|",
+        color="black",
+        alpha=0.15,
+        ms=8,
+        transform=ax.get_xaxis_transform(),
+        label=f"predictions ({len(x):,} rows)",
+    )
+    band = pc.viz["credible_interval"]["alliance"].item()
+    band_top = float(np.max(band.get_paths()[0].vertices[:, 1]))
+    ax.set(
+        xlim=(0, min(1.0, float(x.max()) * 1.05 + 0.01)),
+        ylim=(0, min(1.0, max(float(cep.max()), band_top)) * 1.04 + 0.01),
+        title="PAV-adjusted calibration (alliance block)",
     )
     ax.legend(frameon=False, loc="upper left")
     return fig
