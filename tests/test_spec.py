@@ -70,3 +70,26 @@ def test_bad_specs_raise_one_line(text, needle):
 def test_unknown_variant_lists_choices(tmp_path):
     with pytest.raises(SpecError, match="balance_of_threat"):
         load_spec("no_such_variant")
+
+
+def test_every_bundled_variant_models_formation_and_has_a_status_form():
+    """Issue 23: the variants model onset + duration; status_form cuts block 3 from the TOML text."""
+    from walt_bayes.errors import SpecError
+    from walt_bayes.model.design import build_design
+    from walt_bayes.model.simulate import simulate
+    from walt_bayes.spec import status_form
+
+    panel = simulate("balancing", n_states=8, n_years=6, seed=3).panel
+    for name in ("null", "balance_of_power", "balance_of_threat", "ideology", "full"):
+        spec = load_spec(name)
+        assert spec.duration is not None, name
+        status = status_form(spec)
+        assert status.duration is None and "[duration]" not in status.source_text
+        assert status.alliance == spec.alliance and status.priors == spec.priors
+        # The stored text rebuilds the status spec (a fit's spec_toml is what loaders parse).
+        assert parse_spec(status.source_text, source=status.source_path) == status
+        formation, plain = build_design(panel, spec), build_design(panel, status)
+        assert formation.ally_onset and not plain.ally_onset
+        assert len(plain.ally_y) > len(formation.ally_y)  # status rows: every dyad-year
+        with pytest.raises(SpecError, match="no \\[duration\\] block"):
+            status_form(status)
