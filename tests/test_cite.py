@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tomllib
 import warnings
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_runner import run_cli
 
 import walt_bayes
 from walt_bayes import citation
-from walt_bayes.cli import main
 from walt_bayes.errors import SourceError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,15 +23,6 @@ needs_mirror = pytest.mark.skipif(
 )
 
 
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["walt-bayes", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def entries(bib: str) -> dict[str, str]:

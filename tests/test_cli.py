@@ -6,19 +6,7 @@ import json
 import sys
 
 import pytest
-
-from walt_bayes.cli import main
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["walt-bayes", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from cli_runner import run_cli
 
 
 def test_help_lists_every_verb(monkeypatch, capsys):

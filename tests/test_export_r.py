@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pyreadr
 import pytest
 import xarray as xr
+from cli_runner import run_cli
 
-from walt_bayes.cli import main
 from walt_bayes.export import ExportError
 from walt_bayes.export.draws import draws_frame, element_names, select_variables
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["walt-bayes", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _posterior() -> xr.Dataset:

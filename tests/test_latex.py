@@ -6,13 +6,12 @@ import math
 import re
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 
-from walt_bayes.cli import main
 from walt_bayes.hypotheses.table import COLUMNS as EVIDENCE_COLUMNS
 from walt_bayes.hypotheses.verdicts import Thresholds, rope_from_odds_ratio
 from walt_bayes.report.latex import (
@@ -28,15 +27,6 @@ from walt_bayes.report.latex import (
 NASTY = r"50% & $x_1$ {a} ~b ^c \d #e <f> |g --h"
 
 
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["walt-bayes", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def body_rows(tex: str) -> list[list[str]]:
