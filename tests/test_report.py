@@ -361,6 +361,12 @@ def test_fit_report_is_self_contained_with_every_section(fit_report, run_dir):
     for section in FIT_SECTIONS:
         assert f'id="{section}"' in html, section
     assert "Evidence for Walt&#x27;s hypotheses" in html and ">BAL-1<" in html and ">BW-1<" in html
+    from walt_bayes.fit.diagnostics import check_convergence, summary_table
+    from walt_bayes.fit.fitfile import load_fit
+
+    tree = load_fit(run_dir)
+    bfmi = check_convergence(tree, summary_table(tree)).bfmi
+    assert len(bfmi) == 2 and "E-BFMI per chain (ArviZ): " + ", ".join(f"{b:.2f}" for b in bfmi) in html
     images = _images(html)
     assert len(images) >= 6
     for src in images:
