@@ -94,6 +94,7 @@ def host_cpu() -> str:
     return str(llvm.get_host_cpu_name())
 
 
+@pytest.mark.slow  # a fresh compile and fit (~60 s): run it around a refactor, `pytest -m slow tests/test_draws_digest.py`
 def test_posterior_digest_of_a_short_fixed_seed_fit(tmp_path, monkeypatch):
     from walt_bayes.panel.hashing import panel_sha256
 
