@@ -71,7 +71,6 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Compl
 #: Modules the zygote imports once before forking the cases.
 PRELOAD = (
     "walt_bayes.cli",
-    "walt_bayes.cli_data",
     "walt_bayes.check",
     "walt_bayes.fit.run",
     "walt_bayes.fit.fitfile",
@@ -80,8 +79,6 @@ PRELOAD = (
     "walt_bayes.panel.build",
     "walt_bayes.sources.read",
     "walt_bayes.model.simulate",
-    "walt_bayes.compare.cli",
-    "walt_bayes.report.cli",
 )
 
 ZYGOTE = r"""

@@ -82,17 +82,17 @@ def test_summary_and_convergence_print_whole_bracketed_labels(monkeypatch, capsy
     import pandas as pd
     from rich.console import Console
 
-    from walt_bayes import cli
+    from walt_bayes.cli import _fit_output as cli
     from walt_bayes.fit.diagnostics import Convergence
 
     monkeypatch.setattr(cli, "console", Console(file=sys.stdout, width=80))
     row = {"mean": 0.2, "sd": 0.1, "hdi94_lb": 0.0, "hdi94_ub": 0.4, "ess_bulk": 900.0, "ess_tail": 800.0, "r_hat": 1.02}
     summary = pd.DataFrame([row, row], index=["tau_beta[intent]", "gamma_partner_x_weak_x_major"])
-    cli._print_summary(summary)
+    cli.print_summary(summary)
     conv = Convergence(max_rhat=1.02, min_ess_bulk=900, min_ess_tail=800, divergences=0, draws=10, chains=2,
                        worst_rhat="tau_beta[intent]", worst_ess="tau_beta[intent]",
                        problems=["R-hat 1.020 > 1.01 (tau_beta[intent])"])
-    cli._print_convergence(conv)
+    cli.print_convergence(conv)
     out = capsys.readouterr().out
     assert out.count("tau_beta[intent]") == 4  # table row, problem line, worst R-hat and worst ESS
     assert "gamma_partner_x_weak_x_major" in out  # one line: the log file is not 80 columns wide

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from walt_bayes.cli_data import data_app, panel_app
+from walt_bayes.cli.data import data_app
+from walt_bayes.cli.panel import panel_app
 from walt_bayes.errors import DataError
 from walt_bayes.panel import build, columns, verbs
 from walt_bayes.sources import fetch as fetch_mod

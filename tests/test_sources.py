@@ -21,7 +21,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from walt_bayes.cli_data import data_app, panel_app
+from walt_bayes.cli.data import data_app
+from walt_bayes.cli.panel import panel_app
 from walt_bayes.errors import SourceError
 from walt_bayes.sources import fetch as fetch_mod
 from walt_bayes.sources import read as read_mod

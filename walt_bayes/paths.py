@@ -1,13 +1,15 @@
-"""Where the files shipped with the package live (data, model specs, reports).
+"""Where walt-bayes's files live: those shipped with the package, and its cache.
 
-A wheel install carries them inside the package as ``walt_bayes/_bundled/...``
-(see ``[tool.hatch.build.targets.wheel.force-include]`` in ``pyproject.toml``);
-a repository checkout or an editable install has them at the repository root.
+A wheel install carries the shipped files (data, model specs, reports) inside the
+package as ``walt_bayes/_bundled/...`` (see ``[tool.hatch.build.targets.wheel.force-include]``
+in ``pyproject.toml``); a repository checkout or an editable install has them at the
+repository root.  Everything walt-bayes caches lives under :func:`cache_root`.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import os
 from pathlib import Path
 
 #: Repository root of a checkout (``walt_bayes/`` sits directly under it).
@@ -39,3 +41,51 @@ def bundled_path(*parts: str) -> Path:
     if isinstance(inside, Path) and inside.exists():
         return inside
     return _REPO_ROOT.joinpath(*parts)
+
+
+#: Environment variable that moves every walt-bayes cache (sources, compile caches).
+CACHE_ENV = "WALT_BAYES_CACHE"
+
+
+def cache_root() -> Path:
+    """The walt-bayes cache directory: ``$WALT_BAYES_CACHE``, else the user cache directory.
+
+    The one place the cache root is decided: the source files (``<root>/peacesciencer``),
+    PyTensor's compile cache (``<root>/pytensor``) and the report kernel's matplotlib
+    cache (``<root>/matplotlib``) all live under it.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$WALT_BAYES_CACHE`` with ``~`` expanded when the variable is set and not empty,
+        else platformdirs' ``user_cache_dir("walt-bayes")``.  The directory may not exist
+        yet.
+    """
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    # Imported here: this module is imported by every command and platformdirs is only
+    # needed when the variable is unset.
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("walt-bayes"))
+
+
+def pytensor_cache_flags(flags: str) -> str:
+    """``PYTENSOR_FLAGS`` with PyTensor's compile cache put under :func:`cache_root`.
+
+    Parameters
+    ----------
+    flags : str
+        The current value of ``PYTENSOR_FLAGS`` (``""`` when unset).
+
+    Returns
+    -------
+    str
+        ``flags`` unchanged when they already name a ``base_compiledir`` (the user's choice
+        wins), else ``flags`` with ``base_compiledir=<cache root>/pytensor`` appended, so
+        compiled modules stay out of the working tree.
+    """
+    if "base_compiledir" in flags:
+        return flags
+    return ",".join(filter(None, [flags, f"base_compiledir={cache_root() / 'pytensor'}"]))

@@ -1,14 +1,16 @@
-"""CLI for real data: ``walt-bayes data ...`` and ``walt-bayes panel ...``.
+"""``walt-bayes data ...``: the real-data sources (peacesciencer files).
 
-Two Typer apps, mounted by :mod:`walt_bayes.cli` as ``data`` and ``panel``:
+A Typer app, mounted by :mod:`walt_bayes.cli` as ``data``:
 
 * ``data list`` — the registered sources, their version, coverage and cache status;
 * ``data fetch [NAME...] [--mirror DIR] [--force]`` — download (or copy from a
   mirror), verify and cache;
 * ``data verify [--mirror DIR]`` — check the cache (or a mirror) against the registry;
 * ``data cite [--panel FILE] [--bibtex [--out FILE.bib]]`` — citations (text or BibTeX)
-  of every source a panel used;
-* ``panel build [--years A-B] [--region R] [--relevant] --out FILE.parquet [--mirror DIR]``.
+  of every source a panel used.
+
+``walt-bayes panel build`` is :mod:`walt_bayes.cli.panel`.  The API has no verbs for sources:
+the commands call :mod:`walt_bayes.sources` directly.
 
 Errors are raised as :class:`~walt_bayes.errors.SourceError` /
 :class:`~walt_bayes.errors.DataError`; the main CLI prints them as one red line
@@ -17,7 +19,6 @@ and exits 2.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from pathlib import Path
@@ -33,8 +34,8 @@ data_app = typer.Typer(
     help="Real-data sources (peacesciencer files): list, fetch, verify, cite.",
     no_args_is_help=True,
 )
-panel_app = typer.Typer(help="Build the global directed dyad-year panel.", no_args_is_help=True)
 
+#: ``--mirror DIR`` of the commands that read source files (``data fetch``, ``data cite``, ``panel build``).
 MirrorOpt = Annotated[
     Path | None,
     typer.Option(
@@ -47,6 +48,7 @@ MirrorOpt = Annotated[
 
 
 def _console() -> Console:
+    """A console made when the command runs (these commands print with their own settings)."""
     return Console()
 
 
@@ -190,66 +192,3 @@ def _write_bibtex(used: list[str], out: Path | None, mirror: Path | None) -> Non
         tmp.write_text(text, encoding="utf-8")
     _console().print(f"{text.count(chr(10) + '@') + 1} BibTeX entries written to {out}",
                      highlight=False, soft_wrap=True)
-
-
-def parse_years(text: str) -> tuple[int, int]:
-    """``"1955-1979"`` or ``"1955"`` -> (first, last); DataError otherwise."""
-    m = re.fullmatch(r"\s*(\d{4})\s*(?:[-:–]\s*(\d{4}))?\s*", text)
-    if not m:
-        raise DataError(f"--years {text!r}: expected A-B, e.g. 1955-1979")
-    a, b = int(m.group(1)), int(m.group(2) or m.group(1))
-    if a > b:
-        raise DataError(f"--years {text!r}: first year after last year")
-    return a, b
-
-
-@panel_app.command("build")
-def build(
-    out: Annotated[Path, typer.Option("--out", help="Output Parquet file.", dir_okay=False)],
-    years: Annotated[str, typer.Option("--years", help="Years A-B.")] = "1816-2014",
-    region: Annotated[
-        str | None,
-        typer.Option(
-            "--region",
-            help="Keep dyads inside a region (americas, europe, africa, middle-east, asia), "
-            "plus the region's dyads with major powers.",
-        ),
-    ] = None,
-    relevant: Annotated[
-        bool, typer.Option("--relevant", help="Keep only politically relevant dyads.")
-    ] = False,
-    mirror: MirrorOpt = None,
-) -> None:
-    """Build the global COW directed dyad-year panel and write it as Parquet."""
-    from walt_bayes.panel.build import build_global_panel, missingness, write_panel
-
-    yr = parse_years(years)
-    if out.suffix != ".parquet":
-        raise DataError(f"--out {out}: the panel is written as Parquet; name it *.parquet")
-    con = _console()
-    t0 = time.perf_counter()
-    with con.status("building panel") as status:
-        df = build_global_panel(
-            yr,
-            region=region,
-            relevant=relevant,
-            mirror=mirror,
-            progress=lambda s: status.update(f"building panel: {s}"),
-        )
-        status.update(f"writing {out}")
-        write_panel(df, out)
-    wall = time.perf_counter() - t0
-    ys = df["year"]
-    con.print(
-        f"{df.attrs['name']}: {len(df):,} rows, {df.shape[1]} columns, "
-        f"years {ys.min()}-{ys.max()} ({ys.nunique()} years) -> {out} in {wall:.1f} s",
-        highlight=False,
-        soft_wrap=True,
-    )
-    miss = missingness(df)
-    table = Table(title="missing values per column")
-    table.add_column("column")
-    table.add_column("missing", justify="right")
-    for col, share in miss.items():
-        table.add_row(col, f"{share:.1%}" if share else "0")
-    con.print(table)

@@ -4,6 +4,10 @@ Writes ``threat.csv``, ``alliance.csv`` (``survival.csv`` for fits with a durati
 and the figures into ``--out`` (default ``RUN_DIR/predict-<scenario file name>``), and
 prints the largest alliance changes.  Bad scenarios are one line naming the file and
 the ``[[change]]`` (exit status 2).
+
+Not through :func:`walt_bayes.api.predict`: the API names a missing or foreign panel by its
+argument (``data=``), the command by its option (``--data``); the command calls
+:func:`walt_bayes.scenario.predict` as the API does.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from walt_bayes.fit.diagnostics import CI_PROB
+from walt_bayes.cli._common import wide_console
 
 
 def predict_command(
@@ -75,6 +79,9 @@ def predict_command(
 
 
 def _print_top(console: Console, result, top: int) -> None:
+    """The ``top`` largest alliance changes with their HDIs and the channels they came through."""
+    from walt_bayes.fit.diagnostics import CI_PROB  # here: the module imports ArviZ
+
     table = Table(title=f"Largest alliance changes (scenario − baseline, {CI_PROB:.0%} HDI)")
     for col in ("dyad", "year", "baseline", "scenario", "change", "HDI", "P(increase)", "via"):
         table.add_column(
@@ -91,10 +98,4 @@ def _print_top(console: Console, result, top: int) -> None:
             f"{r.p_increase:.2f}",
             escape(r.channels),
         )
-    # A pipe or log file has no width to respect (Rich would assume 80 columns and elide the numbers).
-    wide = (
-        console
-        if console.is_terminal
-        else Console(width=max(console.width, 150), file=console.file)
-    )
-    wide.print(table)
+    wide_console(console, 150).print(table)

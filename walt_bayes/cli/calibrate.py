@@ -2,6 +2,8 @@
 
 ``walt-bayes sbc SPEC --reps N [--states --years --chains --draws --tune --ranks --seed
 --scheduler serial|processes|tcp://HOST:PORT --workers N --out DIR]``
+
+The API has no calibration verb: the command calls :func:`walt_bayes.calibrate.sbc.run_sbc`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from walt_bayes.cli._common import console, setup_caches
 from walt_bayes.grid.executor import SCHEDULER_HELP
 
 
@@ -44,9 +47,7 @@ def sbc_command(
     ] = None,
 ) -> None:
     """Simulation-based calibration (Talts et al. 2018): ranks of true values, uniformity tests, plots."""
-    from walt_bayes.cli import _setup_caches, console
-
-    _setup_caches()
+    setup_caches()
     from rich import box
     from rich.markup import escape
     from rich.table import Table

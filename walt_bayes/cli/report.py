@@ -2,6 +2,7 @@
 
 ``--out FILE.ipynb`` saves the executed notebook instead of the HTML page (the cells run in
 a Jupyter kernel whatever ``--engine auto`` would pick; ``--engine quarto`` is refused).
+Parses the options, then calls :func:`walt_bayes.api.report`.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from walt_bayes.cli._common import console
 from walt_bayes.errors import WaltError
-
-console = Console()
 
 
 def report_command(
@@ -51,7 +50,7 @@ def report_command(
 ) -> None:
     """Render a self-contained HTML report from saved fits (nothing is refitted), or with
     --out FILE.ipynb the executed notebook."""
-    from walt_bayes.report.render import render_report
+    from walt_bayes import api
 
     params = {}
     if network_year is not None:
@@ -62,5 +61,30 @@ def report_command(
         raise WaltError(
             "--network-year and --dyads apply to the report of one fit, not to a comparison"
         )
-    path = render_report(run_dirs, out, engine=engine, progress=not quiet, params=params)
+    path = api.report(run_dirs, out, engine=engine, progress=not quiet, params=params)
+    console.print(f"report written to [bold]{path}[/]")
+
+
+def write_report(run_dirs: list[Path], out: Path | None) -> None:
+    """Render the default report of ``run_dirs`` and say where (``walt-bayes fit --report``).
+
+    Parameters
+    ----------
+    run_dirs : list of pathlib.Path
+        Run folders just written.
+    out : pathlib.Path or None
+        The HTML file (default: beside the run, see :func:`walt_bayes.api.report`).
+
+    Raises
+    ------
+    WaltError
+        The report modules cannot be imported in this installation.
+    """
+    from walt_bayes import api
+
+    try:
+        import walt_bayes.report.render  # noqa: F401  (only to tell a missing install from a failing report)
+    except ImportError as err:
+        raise WaltError("reports are not available in this installation") from err
+    path = api.report(run_dirs, out, progress=True)
     console.print(f"report written to [bold]{path}[/]")

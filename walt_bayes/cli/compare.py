@@ -3,6 +3,10 @@
 ``walt-bayes compare RUN_DIR… [--method loo|kfold] [--folds K]
 [--group dyad|year-block|none] [--scheduler serial|processes|tcp://HOST:PORT] [--out DIR]
 [--format table|latex]``
+
+Not through :func:`walt_bayes.api.compare`, which has no equivalent of ``--cores``,
+``--fold-start``, ``--scheduler``/``--workers`` or of printing progress to a given console
+(stderr under ``--format latex``): the command calls :func:`walt_bayes.compare.table.compare_runs`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+
+from walt_bayes.cli._common import console, err_console, setup_caches
 
 
 class Method(StrEnum):
@@ -100,11 +106,8 @@ def compare_command(
     ] = Format.table,
 ) -> None:
     """Rank theory variants by out-of-sample prediction of alliances (elpd, SE, weights)."""
-    from walt_bayes.cli import _setup_caches, console, err_console
-
-    _setup_caches()
-    if format is Format.latex:
-        console = err_console  # stdout carries the LaTeX alone
+    setup_caches()
+    con = err_console if format is Format.latex else console  # stdout carries the LaTeX alone
     from rich import box
     from rich.table import Table
 
@@ -117,7 +120,7 @@ def compare_command(
     settings = FoldSettings(chains=fold_chains, draws=fold_draws, tune=fold_tune, cores=cores,
                             start=fold_start.value)
     if method is Method.kfold:
-        console.print(
+        con.print(
             f"[bold]walt-bayes compare[/]: {len(run_dirs)} fits, {folds} folds ({group.value}); "
             f"each fold refit with {fold_chains} chains × {fold_draws} draws ({fold_tune} tuning), "
             f"cached in {out / 'folds'}"
@@ -137,11 +140,11 @@ def compare_command(
 
             prefetch_folds(
                 run_dirs, folds, group.value, settings, out / "folds", fold_seed,
-                scheduler=scheduler, workers=workers, console=console,
+                scheduler=scheduler, workers=workers, console=con,
             )
             jobs = 1  # every fold is now cached: the pass below only reads them
         else:
-            console.print("[dim]note: --scheduler only applies to --method kfold (LOO refits nothing)[/]")
+            con.print("[dim]note: --scheduler only applies to --method kfold (LOO refits nothing)[/]")
     table = compare_runs(
         run_dirs,
         method=method.value,
@@ -152,7 +155,7 @@ def compare_command(
         fold_seed=fold_seed,
         reference=reference,
         jobs=jobs,
-        console=console,
+        console=con,
     )
     wall = time.perf_counter() - t0
     if format is Format.latex:
@@ -176,16 +179,16 @@ def compare_command(
     for _, r in table.iterrows():
         view.add_row(*(_cell(r[c], c) for c in headers))
     if format is Format.table:
-        console.print(view)
+        con.print(view)
     schemes = dict.fromkeys(f"{r['variant']}: {r['scheme']}" for _, r in table.iterrows())
     if len({s.split(": ", 1)[1] for s in schemes}) > 1:
         for s in schemes:
-            console.print(f"[dim]scheme — {escape(s)}[/]")
+            con.print(f"[dim]scheme — {escape(s)}[/]")
     for note in table.attrs.get("notes", []):
-        console.print(f"[dim]note: {escape(note)}[/]")
+        con.print(f"[dim]note: {escape(note)}[/]")
     for warning in table.attrs.get("warnings", []):
-        console.print(f"[bold red]WARNING:[/] {escape(warning)}")
-    console.print(
+        con.print(f"[bold red]WARNING:[/] {escape(warning)}")
+    con.print(
         f"wall time {wall:.1f} s; table [bold]{out / 'compare.csv'}[/], "
         f"plot [bold]{out / 'compare.png'}[/]"
     )

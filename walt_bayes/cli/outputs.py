@@ -7,6 +7,9 @@ Mounted by :mod:`walt_bayes.cli`:
 * ``export RUN --to draws-csv|rds [--out DIR] [--vars named|all|a,b]`` — the draws in the
   layout of R's ``posterior::draws_df``, or ``.rds`` files (:mod:`walt_bayes.export`);
 * ``cite [--format bibtex|cff|text]`` — how to cite walt-bayes (:mod:`walt_bayes.citation`).
+
+``summary`` reads the fit through the API (:func:`walt_bayes.api.load`, :meth:`~walt_bayes.api.Fit.summary`);
+the API has no export or citation verbs, so ``export`` and ``cite`` call their modules.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from typing import Annotated
 
 import typer
 
-from walt_bayes.cli import Fmt
+from walt_bayes.cli._common import Fmt, console
+from walt_bayes.cli._fit_output import print_summary
 
 RunArg = Annotated[Path, typer.Argument(help="A run directory (or its fit.nc).")]
 
@@ -28,15 +32,13 @@ def summary_command(
     format: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
 ) -> None:
     """The posterior summary of a saved fit (mean, sd, 94% HDI, ESS, R-hat), nothing refitted."""
-    from walt_bayes.cli import _print_summary
-    from walt_bayes.fit.diagnostics import summary_table
-    from walt_bayes.fit.fitfile import load_fit
+    from walt_bayes import api
     from walt_bayes.hypotheses.table import markdown
 
-    tree = load_fit(run_dir)
-    summary = summary_table(tree)
+    fitted = api.load(run_dir)
+    summary = fitted.summary()
     if format is Fmt.table:
-        _print_summary(summary)
+        print_summary(summary)
     elif format is Fmt.csv:
         print(summary.to_csv(), end="")
     elif format is Fmt.json:
@@ -46,6 +48,7 @@ def summary_command(
     else:
         from walt_bayes.report.latex import summary_latex
 
+        tree = fitted.tree
         post = tree["posterior"]
         print(
             summary_latex(
@@ -88,7 +91,6 @@ def export_command(
     ] = "named",
 ) -> None:
     """Export a fit for R: posterior draws (posterior::draws_df layout) and tables as .rds."""
-    from walt_bayes.cli import console
     from walt_bayes.export.write import export_run
 
     paths = export_run(run_dir, to.value, out, variables)

@@ -1,6 +1,8 @@
 """The ``walt-bayes grid`` command.
 
 ``walt-bayes grid GRID.toml [--scheduler processes|serial|tcp://HOST:PORT] [--workers N] [--out DIR]``
+
+The API has no grid verb: the command calls :func:`walt_bayes.grid.run.run_grid`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from walt_bayes.cli._common import console, setup_caches
 from walt_bayes.grid.executor import SCHEDULER_HELP
 
 
@@ -34,9 +37,7 @@ def grid_command(
     Re-running skips finished cells; a failed cell is reported with its error and the others go on
     (exit status 1 when any cell failed).
     """
-    from walt_bayes.cli import _setup_caches, console
-
-    _setup_caches()
+    setup_caches()
     from rich import box
     from rich.table import Table
 

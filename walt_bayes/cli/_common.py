@@ -1,0 +1,137 @@
+"""What every command shares: the consoles, the compile-cache setup, and how errors end a run.
+
+A user error (:class:`~walt_bayes.errors.WaltError`, a bad option) is one red line on stderr and
+exit status 2; ``--debug`` shows the traceback instead.  SIGINT/SIGTERM end a run with 130/143
+after every atomic writer has cleaned up (:mod:`walt_bayes.atomic`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from enum import StrEnum
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from walt_bayes.errors import WaltError
+from walt_bayes.paths import pytensor_cache_flags
+
+#: Results (tables, lines the user reads) go to stdout ...
+console = Console()
+#: ... errors and warnings that must not spoil machine-readable stdout go to stderr.
+err_console = Console(stderr=True)
+
+
+class Fmt(StrEnum):
+    """Output formats of the tables a fit gives (``hypotheses``, ``summary``)."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+    latex = "latex"
+
+
+def setup_caches() -> None:
+    """Keep PyTensor's compile cache out of the working tree (under :func:`walt_bayes.paths.cache_root`).
+
+    Called by the commands that compile a model, before anything imports PyTensor.
+    """
+    os.environ["PYTENSOR_FLAGS"] = pytensor_cache_flags(os.environ.get("PYTENSOR_FLAGS", ""))
+
+
+def wide_console(base: Console, width: int) -> Console:
+    """``base``, or for a pipe or log file one at least ``width`` columns wide.
+
+    A pipe has no width to respect, and Rich would assume 80 columns and fold or elide a wide
+    table's numbers.
+    """
+    if base.is_terminal:
+        return base
+    return Console(width=max(base.width, width), file=base.file)
+
+
+def run(app: typer.Typer) -> None:
+    """Run ``app`` as the ``walt-bayes`` command, turning every way it can end into an exit status.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The command-line app (:data:`walt_bayes.cli.app`).
+
+    Notes
+    -----
+    WaltError: one red line, its ``exit_code`` (2).  Usage errors (bad option, missing
+    argument): one line, exit 2.  SIGINT/SIGTERM: nothing is committed (see
+    :mod:`walt_bayes.atomic`), one line, exit 130/143.  Any other exception is a bug: one line,
+    exit 1.  ``--debug`` re-raises WaltError and bugs with their traceback.
+    """
+    from walt_bayes.atomic import install_signal_handlers, interrupted
+
+    install_signal_handlers()
+    # Read from argv, not from the parsed option: the error is raised after Typer has returned.
+    debug = "--debug" in sys.argv
+
+    try:
+        code = app(standalone_mode=False, prog_name="walt-bayes")
+    except (typer.Exit, click.exceptions.Exit) as err:
+        if interrupted():
+            _stop()
+        sys.exit(err.exit_code)
+    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
+        _stop()
+    except WaltError as err:
+        if interrupted():
+            _stop()
+        if debug:
+            raise
+        _say(str(err), err.exit_code)
+    except (typer.TyperException, click.ClickException) as err:
+        if type(err).__name__ == "NoArgsIsHelpError":
+            err.show()
+            sys.exit(err.exit_code)
+        ctx = getattr(err, "ctx", None)
+        where = ctx.command_path if ctx is not None else "walt-bayes"
+        _say(f"{where}: {err.format_message()} (see `{where} --help`)", getattr(err, "exit_code", 2) or 2)
+    except Exception as err:
+        if interrupted():  # a sampler swallowed the interrupt and something failed on the partial trace
+            _stop()
+        if debug:
+            raise
+        _say(
+            f"internal error: {type(err).__name__}: {err} — this is a bug in walt-bayes; "
+            "run `walt-bayes --debug …` for the traceback",
+            1,
+        )
+    if interrupted() or code == 130:  # Typer turns KeyboardInterrupt into exit code 130
+        _stop()
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _say(message: str, code: int) -> None:
+    """One red line on stderr (whitespace folded), then exit ``code``."""
+    text = " ".join(str(message).split())
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def _stop() -> None:
+    """Leave after an interrupt with 128 + the signal's number."""
+    from walt_bayes.atomic import interrupted
+
+    signum = interrupted() or signal.SIGINT
+    err_console.print(
+        f"[bold red]interrupted[/] ({signal.Signals(signum).name}) — nothing half-written was left behind",
+        highlight=False, soft_wrap=True,
+    )
+    # Every cleanup (the atomic writers' finally blocks) has run by now.  Python's own
+    # shutdown was seen (rarely, after SIGTERM during PyMC's prior predictive) to end
+    # the process by SIGINT instead of this exit status: leave without it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(128 + signum)
