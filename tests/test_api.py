@@ -273,7 +273,7 @@ def test_save_writes_the_cli_run_folder_and_load_round_trips(bot, saved):
 
 def test_the_cli_accepts_a_saved_fit(saved, bot):
     from walt_bayes.check import check_command
-    from walt_bayes.cli import hypotheses
+    from walt_bayes.cli.hypotheses import hypotheses_command as hypotheses
 
     app = typer.Typer()
     app.command("check")(check_command)

@@ -151,8 +151,34 @@ def test_refuses_different_observed_alliances(compare_runs_dir, tmp_path):
 def test_needs_two_runs_and_known_options(compare_runs_dir):
     with pytest.raises(CompareError, match="at least two"):
         compare_runs([compare_runs_dir["null"]], progress=False)
-    with pytest.raises(Exception, match="--method"):
+    with pytest.raises(Exception, match=r"^method: 'waic' is not one of"):
         compare_runs([compare_runs_dir["null"]] * 2, method="waic", progress=False)
+
+
+@pytest.mark.parametrize("where", ["run folder", "fit file"])
+def test_refuses_a_leftover_of_an_interrupted_run_as_load_does(compare_runs_dir, tmp_path, where):
+    import walt_bayes as wb
+    from walt_bayes.errors import FitFileError
+
+    # What a kill between writing and renaming leaves: a finished-looking fit under a temporary name.
+    if where == "run folder":
+        leftover = tmp_path / ".null.k3j9x2ab.part"
+        leftover.mkdir()
+        shutil.copy(compare_runs_dir["null"] / "fit.nc", leftover / "fit.nc")
+    else:
+        (tmp_path / "run").mkdir()
+        leftover = tmp_path / "run" / ".fit.nc.k3j9x2ab.part"
+        shutil.copy(compare_runs_dir["null"] / "fit.nc", leftover)
+    with pytest.raises(FitFileError) as loading:
+        wb.load(leftover)
+    message = str(loading.value)
+    assert "left by an interrupted run" in message and "\n" not in message
+    with pytest.raises(FitFileError) as opening:
+        open_run(leftover)
+    assert str(opening.value) == message
+    with pytest.raises(FitFileError) as comparing:
+        compare_runs([compare_runs_dir["balance_of_threat"], leftover], progress=False)
+    assert str(comparing.value) == message
 
 
 def test_cli_refusal_is_one_line_exit_2(monkeypatch, capsys, compare_runs_dir, tmp_path):
@@ -551,7 +577,7 @@ def test_refuses_onset_only_fits_beside_status_fits(duration_run_dir, compare_ru
     cc = _tamper(compare_runs_dir["null"], tmp_path, "null-cc", sampled)
     open_runs([compare_runs_dir["balance_of_threat"], cc])  # status fits: compared on the same sample
     with pytest.raises(CompareError, match=r"^cannot rank small_duration \(alliance and alliance_end "
-                       r"joined\) beside case-control fits \(null: .*--case-control off$"):
+                       r"joined\) beside case-control fits \(null: .*case_control='off'$"):
         open_runs([cc, duration_run_dir])
     # Every fit joined and sampled: each row is scored alike by all of them, so they rank.
     dur_cc = _tamper(duration_run_dir, tmp_path, "dur-cc", sampled)

@@ -174,6 +174,8 @@ def test_threat_draws_match_hand_computation(report_fit):
         beta = post["beta"].isel(chain=1, draw=5).sel(source=d.sources).values[d.threat_group[row]]
     else:
         beta = np.array([float(post[f"beta_{s}"].isel(chain=1, draw=5)) for s in d.sources])
+    if d.source_states:  # the threatening state's own intercept
+        lam += float(post["source_effect"].isel(chain=1, draw=5).values[d.threat_src[row]])
     expected = 1 / (1 + np.exp(-(lam + d.threat_X[row] @ beta)))
     assert tau[post.sizes["draw"] + 5, row] == pytest.approx(expected, rel=1e-10)
 

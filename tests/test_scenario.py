@@ -47,6 +47,8 @@ def fake_fit(design, spec, values: dict[str, float], n: int = 3) -> xr.DataTree:
         {k: (("chain", "draw"), np.full((1, n), values.get(k, 0.0))) for k in names},
         coords={"chain": [0], "draw": np.arange(n)},
     )
+    if design.source_states:  # threatening states' intercepts at 0
+        post["source_effect"] = (("chain", "draw", "source_state"), np.zeros((1, n, len(design.source_states))))
     tree = xr.DataTree.from_dict({"posterior": post, "constant_data": design.to_dataset()})
     tree.attrs.update(spec_toml=spec.source_text, spec_name=spec.name, data_name="sim")
     return tree
@@ -182,6 +184,8 @@ def test_one_threat_and_one_alliance_row_by_hand(small_fit, sim_balancing):
     X_scen[:, design.sources.index("power")] += delta / tr["source:power"]["sd"]
     beta = np.stack([_draws(post, f"beta_{s}") for s in design.sources], axis=1)  # one threat group
     lam = _draws(post, "lambda_0")[:, None]
+    if design.source_states:  # the threatening state's own intercept
+        lam = lam + _draws(post, "source_effect")[:, design.threat_src]
     tau_b, tau_s = _expit(lam + beta @ design.threat_X.T), _expit(lam + beta @ X_scen.T)
     # One threat row: J -> some state.
     row = result.threat.iloc[0]

@@ -20,13 +20,12 @@ function needs them, not when this module is.
 
 from __future__ import annotations
 
-import json
 import numbers
 import os
 import re
 import tempfile
 from contextlib import ExitStack
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from walt_bayes.fit.diagnostics import Convergence
+    from walt_bayes.fit.loaded import LoadedFit
     from walt_bayes.model.simulate import Simulation
     from walt_bayes.panel.datasets import Dataset
     from walt_bayes.plotting import FitPlots
@@ -306,8 +306,10 @@ def fit(
         case_control=setting,
         **settings,
     )
+    # The fit's design is read back from its tree, as for a loaded fit (not the one built for
+    # sampling): a fit behaves the same before and after it is saved.
     return Fit(
-        result.idata,
+        result.tree,
         summary=result.summary,
         name=_folder_name(f"{model_spec.name}-{dataset.name}-{stamp}"),
     )
@@ -343,14 +345,13 @@ def load(
         Missing, truncated or foreign file, a temporary left by an interrupted run, or (with
         ``data``/``spec``) a fit that does not match them — one line naming every difference.
     """
-    from walt_bayes.fit.fitfile import fit_file_path, load_fit
+    from walt_bayes.fit.loaded import open_fit
 
-    file = fit_file_path(path)
-    found = Fit(load_fit(file), path=file)
+    found = Fit(open_fit(path))
     if data is not None or spec is not None:
         diffs = found.check(data=data, spec=spec, strict=strict, defaults=False)
         if diffs:
-            raise FitFileError(f"{file}: " + "; ".join(diffs))
+            raise FitFileError(f"{found.loaded.file}: " + "; ".join(diffs))
     return found
 
 
@@ -362,11 +363,12 @@ class Fit:
 
     Parameters
     ----------
-    tree : xarray.DataTree
+    tree : xarray.DataTree or LoadedFit
         The fit, as stored (posterior, prior, predictive draws, log-likelihood, sample stats,
-        observed and constant data; provenance in ``attrs``).
+        observed and constant data; provenance in ``attrs``), or a
+        :class:`walt_bayes.fit.loaded.LoadedFit` of it (:func:`walt_bayes.fit.loaded.open_fit`).
     path : path, optional
-        The fit file it was loaded from.
+        The fit file it was loaded from (with a tree).
     summary : pandas.DataFrame, optional
         Its summary table, when already computed.
     name : str, optional
@@ -380,18 +382,18 @@ class Fit:
 
     def __init__(
         self,
-        tree: xr.DataTree,
+        tree: xr.DataTree | LoadedFit,
         *,
         path: str | os.PathLike | None = None,
         summary: pd.DataFrame | None = None,
         name: str | None = None,
     ):
         from walt_bayes.fit.fitfile import check_fit_tree
+        from walt_bayes.fit.loaded import LoadedFit
 
-        check_fit_tree(tree, path or "<fit>")
-        self._tree = tree
-        self._file = Path(path) if path is not None else None
-        self._summary = summary
+        loaded = tree if isinstance(tree, LoadedFit) else LoadedFit(tree, path=path, summary=summary)
+        check_fit_tree(loaded.tree, path or loaded.file or "<fit>")
+        self._fit = loaded
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self._name = name or _folder_name(f"{self.spec_name}-{self.data_name}-{stamp}")
 
@@ -399,41 +401,43 @@ class Fit:
     @property
     def tree(self) -> xr.DataTree:
         """The fit as stored (an ``xarray.DataTree``; ArviZ functions take it as it is)."""
-        return self._tree
+        return self._fit.tree
 
-    @cached_property
+    @property
+    def loaded(self) -> LoadedFit:
+        """The fit as the analyses take it (:class:`walt_bayes.fit.loaded.LoadedFit`): the tree with
+        its spec, design, summary and convergence, each read once and shared by every method here."""
+        return self._fit
+
+    @property
     def spec(self) -> ModelSpec:
         """The spec the fit was made with (parsed from the TOML text it stores)."""
-        from walt_bayes.fit.fitfile import fit_spec
-
-        return fit_spec(self._tree)
+        return self._fit.spec
 
     @property
     def spec_name(self) -> str:
         """The variant's name (``balance_of_threat``)."""
-        return str(self._tree.attrs["spec_name"])
+        return self._fit.spec_name
 
     @property
     def data_name(self) -> str:
         """The data set's name (``middle-east``, a panel file's stem, ``simulated-balancing``)."""
-        return str(self._tree.attrs["data_name"])
+        return self._fit.data_name
 
     @property
     def data_sha256(self) -> str:
         """Content hash of the panel the fit was made on."""
-        return str(self._tree.attrs["data_sha256"])
+        return self._fit.data_sha256
 
     @property
     def seed(self) -> int:
         """The integer seed of the fit."""
-        return int(self._tree.attrs["seed"])
+        return self._fit.seed
 
     @property
     def path(self) -> Path | None:
         """The run folder (or fit file) it was saved to or loaded from; None while unsaved."""
-        if self._file is None:
-            return None
-        return self._file.parent if self._file.name == "fit.nc" else self._file
+        return self._fit.path
 
     @property
     def name(self) -> str:
@@ -442,19 +446,15 @@ class Fit:
 
     def meta(self, key: str) -> Any:
         """A root attribute of the fit, decoded where stored as JSON (``sampler_settings``, …)."""
-        from walt_bayes.fit.fitfile import fit_meta
-
-        if key not in self._tree.attrs:
-            known = ", ".join(sorted(self._tree.attrs))
+        if key not in self.tree.attrs:
+            known = ", ".join(sorted(self.tree.attrs))
             raise WaltError(f"meta: the fit has no attribute '{key}' (it has {known})")
-        return fit_meta(self._tree, key)
+        return self._fit.meta(key)
 
-    @cached_property
+    @property
     def design(self):
         """The model design stored with the fit (:class:`walt_bayes.model.design.Design`)."""
-        from walt_bayes.fit.fitfile import fit_design
-
-        return fit_design(self._tree)
+        return self._fit.design
 
     # -------------------------------------------------------------- results
     def summary(self, var_names: list[str] | None = None) -> pd.DataFrame:
@@ -473,27 +473,17 @@ class Fit:
         from walt_bayes.fit.diagnostics import summary_table
 
         if var_names is not None:
-            missing = [v for v in var_names if v not in self._tree["posterior"].data_vars]
+            missing = [v for v in var_names if v not in self.tree["posterior"].data_vars]
             if missing:
                 raise WaltError(f"summary: the posterior has no variable '{missing[0]}'")
-            return summary_table(self._tree, var_names=list(var_names))
-        if self._summary is None:
-            self._summary = summary_table(self._tree)
-        return self._summary.copy()
+            return summary_table(self.tree, var_names=list(var_names))
+        return self._fit.summary.copy()
 
-    @cached_property
+    @property
     def convergence(self) -> Convergence:
         """Convergence checks as the fit stored them (``ok``, ``max_rhat``, ``min_ess_bulk``,
         ``min_ess_tail``, ``divergences``, ``bfmi`` per chain, ``max_depth_share``, ``problems``)."""
-        from walt_bayes.fit.diagnostics import Convergence, check_convergence
-
-        stored = self._tree.attrs.get("convergence")
-        if not stored:  # an older fit: computed from its draws
-            return check_convergence(self._tree, self.summary())
-        record = json.loads(stored)
-        return Convergence(
-            **{f.name: record[f.name] for f in fields(Convergence) if f.name in record}
-        )
+        return self._fit.convergence
 
     @property
     def network_checks(self) -> pd.DataFrame:
@@ -542,7 +532,7 @@ class Fit:
         if unknown:
             raise WaltError(f"ids: no hypothesis '{unknown[0]}' (known: {', '.join(REGISTRY)})")
         table = evidence_table(
-            self._tree,
+            self._fit,
             ids=list(ids) if ids else None,
             thresholds=_thresholds(rope, prob),
             allow_unconverged=allow_unconverged,
@@ -607,7 +597,7 @@ class Fit:
             )
         max_draws = _optional(max_draws, "max_draws")
         return predict_scenario(
-            self._tree, scenario, design=self.design, panel=self._panel(data), max_draws=max_draws
+            self._fit, scenario, design=self.design, panel=self._panel(data), max_draws=max_draws
         )
 
     def _panel(self, data) -> pd.DataFrame:
@@ -657,9 +647,9 @@ class Fit:
             raise WaltError(f"save: '{name}' is not a plain folder name (letters, digits, . _ -)")
         run_dir = Path(directory) / name
         with atomic_dir(run_dir) as tmp:
-            save_fit(self._tree, tmp / "fit.nc")
+            save_fit(self.tree, tmp / "fit.nc")
             self.summary().to_csv(tmp / "summary.csv")
-        self._file = run_dir / "fit.nc"
+        self._fit.file = run_dir / "fit.nc"
         return run_dir
 
     def check(
@@ -699,18 +689,18 @@ class Fit:
         diffs = []
         if data is not None:
             dataset = load_data(data)
-            found = check_provenance(self._tree, data_sha256=dataset.sha256, data_name=dataset.name)
+            found = check_provenance(self.tree, data_sha256=dataset.sha256, data_name=dataset.name)
             if found and self.data_sha256 == legacy_panel_sha256(dataset.panel):
                 found = []  # a fit from before the binary content hash, on the same data
             diffs += found
         if spec is not None:
-            diffs += check_provenance(self._tree, spec=load_spec(spec))
+            diffs += check_provenance(self.tree, spec=load_spec(spec))
         if strict:
-            diffs += [f"versions differ: {v}" for v in version_differences(self._tree)]
+            diffs += [f"versions differ: {v}" for v in version_differences(self.tree)]
         return diffs
 
     def __repr__(self) -> str:
-        post = self._tree["posterior"]
+        post = self.tree["posterior"]
         state = "converged" if self.convergence.ok else "FAILED its convergence checks"
         where = f", saved at {self.path}" if self.path is not None else ", not saved"
         return (
@@ -818,20 +808,20 @@ class Comparison:
 
 def _runs(fits_or_paths, method: str, jobs: int) -> list:
     """Open runs for :func:`compare`: paths as the command opens them, fits from memory."""
-    from walt_bayes.compare.runs import run_from_tree
+    from walt_bayes.compare.runs import scored_run
 
     runs = []
     for item in fits_or_paths:
         if not isinstance(item, Fit):
             runs.append(item)
             continue
-        if item._file is None and method == "kfold" and jobs > 1:
+        file = item.loaded.file
+        if file is None and method == "kfold" and jobs > 1:
             raise WaltError(
                 f"compare: k-fold with jobs > 1 reopens each fit from its file; save {item.name} "
                 "first (Fit.save) or use jobs=1"
             )
-        where = item._file or Path(item.name) / "fit.nc"
-        runs.append(run_from_tree(item.tree, where))
+        runs.append(scored_run(item.loaded, file or Path(item.name) / "fit.nc"))
     return runs
 
 

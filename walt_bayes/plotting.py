@@ -9,7 +9,6 @@ also draw into axes you give (``ax=``).  Every interval is a 94% HDI.
 from __future__ import annotations
 
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from walt_bayes.errors import ModelError, WaltError
@@ -25,7 +24,7 @@ __all__ = ["FitPlots", "report_fit"]
 
 
 def report_fit(fit: Fit) -> ReportFit:
-    """The report's view of a fit (design, spec, state names and regions), saved or not.
+    """The report's view of a fit (its state names and regions besides), saved or not.
 
     Parameters
     ----------
@@ -34,17 +33,11 @@ def report_fit(fit: Fit) -> ReportFit:
     Returns
     -------
     walt_bayes.report.quantities.ReportFit
+        A view of the fit's :class:`~walt_bayes.fit.loaded.LoadedFit`: one design, one spec.
     """
     from walt_bayes.report import quantities as q
 
-    design, data = fit.design, fit.data_name
-    out = q.ReportFit(path=fit.path or Path.cwd(), tree=fit.tree, design=design, spec=fit.spec)
-    codes = set(design.ally_keys["ccode1"]) | set(design.ally_keys["ccode2"])
-    if design.has_threat:
-        codes |= set(design.threat_keys["ccode1"]) | set(design.threat_keys["ccode2"])
-    out.names, out.abbs = q.state_labels(data, sorted(codes))
-    out.regions = q.state_regions(data, design, fit.spec, sorted(codes))
-    return out
+    return q.ReportFit.of(fit.loaded)
 
 
 def _dyads(value) -> list[tuple[int, int]]:

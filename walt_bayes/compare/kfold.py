@@ -135,12 +135,12 @@ def assign_folds(runs: list[Run], k: int, group: str, fold_seed: int = 0) -> dic
     split.
     """
     if group not in GROUPS:
-        raise WaltError(f"--group: '{group}' is not one of {', '.join(GROUPS)}")
+        raise WaltError(f"group: '{group}' is not one of {', '.join(GROUPS)}")
     if group == "year-block":
         years = np.unique(np.concatenate([r.keys["year"].to_numpy() for r in runs]))
         if k < 3 or k > len(years):
             raise WaltError(
-                f"--folds {k}: leave-future-out needs 3 to {len(years)} year blocks "
+                f"folds {k}: leave-future-out needs 3 to {len(years)} year blocks "
                 "(the first block is only trained on, never scored)"
             )
         block_of = {int(y): b + 1 for b, blk in enumerate(np.array_split(years, k)) for y in blk}
@@ -154,7 +154,7 @@ def assign_folds(runs: list[Run], k: int, group: str, fold_seed: int = 0) -> dic
         labels = {r.label: _row_labels(r) for r in runs}
     universe = np.unique(np.concatenate(list(labels.values())))
     if k < 2 or k > len(universe):
-        raise WaltError(f"--folds {k}: need 2 to {len(universe)} folds for group '{group}'")
+        raise WaltError(f"folds {k}: need 2 to {len(universe)} folds for group '{group}'")
     perm = np.random.default_rng(int(fold_seed)).permutation(len(universe))
     fold_of_label = pd.Series(np.empty(len(universe), dtype=np.int64), index=universe)
     fold_of_label.iloc[perm] = np.arange(len(universe)) % k + 1
@@ -327,8 +327,8 @@ class FoldWrapper(az.SamplingWrapper):
     ):
         super().__init__(model=None)
         self.run = run
-        self.spec = run.spec
-        self.design = run.design()
+        self.spec = run.fit.spec
+        self.design = run.fit.design
         self.rows = np.asarray(scored_rows)
         self.fold_of = np.asarray(fold_of_scored)
         # Which block scores each of the run's rows (block 3: continuing rows of a duration fit).
@@ -361,14 +361,14 @@ class FoldWrapper(az.SamplingWrapper):
 
     def _cache_attrs(self, fold: int, train: np.ndarray, test: np.ndarray, cutoff: int | None) -> dict:
         attrs = {
-            "fit": self.run.identity(),
+            "fit": self.run.fit.identity(),
             "train_rows": _rows_sha(self.run.keys.iloc[train]),
             "test_rows": _rows_sha(self.run.keys.iloc[test]),
             # Threads per fold do not change the draws (one seed per chain).
             "settings": json.dumps(
                 {k: v for k, v in self.settings.items() if k != "cores"}, sort_keys=True
             ),
-            "seed": fold_seed_for(self.run.seed, self.scheme_key, fold),
+            "seed": fold_seed_for(self.run.fit.seed, self.scheme_key, fold),
         }
         if self.design.duration is not None or self.design.joining is not None:
             # The refit's duration/joining rows: a cached refit that saw held-out spells is stale.
@@ -417,7 +417,7 @@ class FoldWrapper(az.SamplingWrapper):
         if self.settings["sampler"] == "nutpie":
             # One compile per process for every fold of a blocks-1-2 fit (walt_bayes.fit.compiled);
             # chains start at draws of the fit itself (FoldSettings.start).
-            start = self.run.tree["posterior"].to_dataset() if self.settings["start"] == "posterior" else None
+            start = self.run.fit.posterior if self.settings["start"] == "posterior" else None
             idata = sample_fused(train_design, self.spec, self.settings, d["attrs"]["seed"], start=start)
         else:
             idata = sample_posterior(
@@ -496,7 +496,7 @@ def _wrapper(run, fold_of_row, k, group, settings, cache_dir, fold_seed, on_fold
     )
     scored = np.flatnonzero(fold_of_row > 0)
     if cache_dir is not None:
-        cache_dir = Path(cache_dir) / f"{_safe(run.label)}-{run.identity()}"
+        cache_dir = Path(cache_dir) / f"{_safe(run.label)}-{run.fit.identity()}"
     return FoldWrapper(
         run, scored, fold_of_row[scored], year_block, scheme_key, settings, cache_dir, on_fold_done, group=group
     )
@@ -668,7 +668,7 @@ def kfold_pointwise(
         elpd_i=elpd_i,
         p_i=p_i,
         pareto_k=None,
-        n_samples=settings.resolved(run.spec)["chains"] * settings.draws,
+        n_samples=settings.resolved(run.fit.spec)["chains"] * settings.draws,
         good_k=None,
         scheme=scheme_description(group, k),
         extra={
@@ -676,7 +676,7 @@ def kfold_pointwise(
             "fold_divergences": int(sum(d["divergences"] for d in diags.values())),
             "fold_max_rhat": float(max(d["max_rhat"] for d in diags.values())),
             "fold_settings": wrapper.settings,
-            "fold_seeds": {f: fold_seed_for(run.seed, scheme_key, f) for f in sorted(diags)},
+            "fold_seeds": {f: fold_seed_for(run.fit.seed, scheme_key, f) for f in sorted(diags)},
             "fold_sampling_wall_s": round(sum(d["sampling_wall_s"] for d in diags.values()), 1),
         },
     )

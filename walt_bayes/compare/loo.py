@@ -95,7 +95,7 @@ def loo_pointwise(run: Run, chunk_bytes: int = CHUNK_BYTES) -> Pointwise:
     Pointwise
         elpd_i, p_i and Pareto k of each row of ``run.keys``.
     """
-    post = run.tree["posterior"].to_dataset()
+    post = run.fit.posterior
     n_samples = post.sizes["chain"] * post.sizes["draw"]
     reff = relative_efficiency(post, n_samples)
     step = max(1, int(chunk_bytes // (8 * n_samples)))
@@ -103,7 +103,7 @@ def loo_pointwise(run: Run, chunk_bytes: int = CHUNK_BYTES) -> Pointwise:
     elpd_i, p_i, k = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     good_k, chunks = None, 0
     for seg in run.segments:
-        ll = run.tree["log_likelihood"][seg.var]
+        ll = run.fit.tree["log_likelihood"][seg.var]
         obs_dim = next(d for d in ll.dims if d not in ("chain", "draw"))
         for start, sel in _chunks(seg.obs, step):
             part = ll.isel({obs_dim: sel}).load().astype("float64")
@@ -143,13 +143,13 @@ def joined_log_likelihood(run: Run, rows: np.ndarray | None = None) -> xr.DataAr
     rows = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
     where = np.full(n, -1, dtype=np.int64)
     where[rows] = np.arange(len(rows))
-    post = run.tree["posterior"]
+    post = run.fit.tree["posterior"]
     out = np.full((post.sizes["chain"], post.sizes["draw"], len(rows)), np.nan)
     for seg in run.segments:
         pick = where[seg.rows] >= 0
         if not pick.any():
             continue
-        ll = run.tree["log_likelihood"][seg.var]
+        ll = run.fit.tree["log_likelihood"][seg.var]
         obs_dim = next(d for d in ll.dims if d not in ("chain", "draw"))
         part = ll.isel({obs_dim: seg.obs[pick]}).transpose("chain", "draw", obs_dim)
         out[:, :, where[seg.rows[pick]]] = part.values

@@ -1,8 +1,9 @@
 """Open the fits to compare, decide which dyad-years each one scores, and check they agree.
 
-Fits are opened lazily (``xr.open_datatree`` without ``.load()``), so a
-global-panel fit whose pointwise log-likelihood is larger than memory can
-still be scored chunk by chunk (:mod:`walt_bayes.compare.loo`).
+Fits are opened as every fit is (:func:`walt_bayes.fit.loaded.open_fit`: the fit file's
+checks, a leftover of an interrupted run refused), but lazily, so a global-panel fit whose
+pointwise log-likelihood is larger than memory can still be scored chunk by chunk
+(:mod:`walt_bayes.compare.loo`).
 
 Rows scored
 -----------
@@ -24,7 +25,6 @@ variants predict.  A dyad's first observed year is scored by no block of full
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from walt_bayes.errors import FitFileError, WaltError
-from walt_bayes.fit.fitfile import FORMAT, REQUIRED_GROUPS, fit_design, fit_spec
+from walt_bayes.fit.loaded import LoadedFit, open_fit
 
 #: The observed variable every variant shares.  The ``dispute`` term (block 1)
 #: exists only in variants with a threat block, so it cannot be compared.
@@ -64,18 +64,21 @@ class Segment:
 
 @dataclass
 class Run:
-    """One fit to compare, opened lazily.
+    """One fit to compare and the dyad-years it is scored on.
 
-    ``keys``/``y`` are the dyad-years the fit is scored on and their 0/1 alliance
-    status; ``segments`` say which log-likelihood scores each.  A status fit has one
-    segment (``alliance``, every row); a fit with a duration block has two: its
-    ``alliance`` rows (onset) and, after them, one row per spell-year at risk keyed
-    by the dyad-year it predicts (``ccode1 < ccode2``, ``y`` = 1 − ``alliance_end``).
+    ``fit`` is the fit itself (:class:`walt_bayes.fit.loaded.LoadedFit`, opened lazily from
+    disk by :func:`open_run`); ``path`` names it (the table's ``run`` column, the label of a
+    repeated variant; a worker process reopens it from there).  ``keys``/``y`` are the
+    dyad-years the fit is scored on and their 0/1 alliance status; ``segments`` say which
+    log-likelihood scores each.  A status fit has one segment (``alliance``, every row); a
+    fit with a duration block has two: its ``alliance`` rows (onset) and, after them, one
+    row per spell-year at risk keyed by the dyad-year it predicts (``ccode1 < ccode2``,
+    ``y`` = 1 − ``alliance_end``).
     """
 
+    fit: LoadedFit
     path: Path
     label: str
-    tree: xr.DataTree
     keys: pd.DataFrame  # ccode1, ccode2, year of each scored row
     y: np.ndarray
     segments: list[Segment] = field(default_factory=list)
@@ -117,100 +120,77 @@ class Run:
         return out
 
     @property
-    def spec_name(self) -> str:
-        return str(self.tree.attrs.get("spec_name", "?"))
-
-    @property
-    def data_name(self) -> str:
-        return str(self.tree.attrs.get("data_name", "?"))
-
-    @property
-    def data_sha256(self) -> str:
-        return str(self.tree.attrs.get("data_sha256", ""))
-
-    @property
-    def seed(self) -> int:
-        return int(self.tree.attrs.get("seed", 0))
-
-    @property
-    def spec(self):
-        return fit_spec(self.tree)
-
-    def design(self):
-        """The fit's design with its observed outcomes (the design group stores covariates only)."""
-        design = fit_design(self.tree)
-        obs = self.tree["observed_data"]
-        if design.ally_y is None:
-            design.ally_y = np.asarray(obs[VAR_NAME].values).astype(np.int64)
-        if design.has_threat and design.threat_y is None and "dispute" in obs.data_vars:
-            design.set_dispute_observed(obs["dispute"].values)
-        return design
-
-    @property
     def alliance_sample_rate(self) -> float:
         """Share of non-allied alliance rows a case-control fit kept (1.0: no sampling)."""
-        text = str(self.tree.attrs.get("case_control", ""))
+        text = str(self.fit.tree.attrs.get("case_control", ""))
         if '"used": true' not in text:
             return 1.0
         cc = json.loads(text)
         return float(cc.get("r0", cc.get("alliance", {}).get("rate", 1.0)))
 
-    def identity(self) -> str:
-        """A short content id of what this fit is (spec text, data, seed): keys the fold cache."""
-        parts = [self.tree.attrs.get("spec_toml", ""), self.data_sha256, str(self.seed)]
-        if '"used": true' in str(self.tree.attrs.get("case_control", "")):
-            parts.append(str(self.tree.attrs["case_control"]))  # another sample is another fit
-        text = "\n".join(parts)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+    # The fit's tree, spec and design, under the names callers of a run have used.
+    @property
+    def tree(self) -> xr.DataTree:
+        return self.fit.tree
 
+    @property
+    def spec(self):
+        return self.fit.spec
 
-def fit_path(run_dir: str | Path) -> Path:
-    path = Path(run_dir)
-    return path / "fit.nc" if path.is_dir() else path
+    def design(self):
+        """The fit's stored design with its observed outcomes (read once, shared with ``fit``)."""
+        return self.fit.design
 
 
 def open_run(run_dir: str | Path) -> Run:
-    """Open a run directory (or its fit.nc) lazily and check it is a walt-bayes fit.
+    """Open a run directory (or its fit.nc) lazily, with the fit file's checks, as a :class:`Run`.
 
     Raises
     ------
     FitFileError
-        Missing or unreadable file, not a walt-bayes fit, or no alliance log-likelihood.
+        A temporary left by an interrupted run, a missing or unreadable file, not a
+        walt-bayes fit (:func:`walt_bayes.fit.loaded.open_fit`), or no alliance log-likelihood.
     """
-    path = fit_path(run_dir)
-    if not path.exists():
-        raise FitFileError(f"{path}: no such fit file")
-    try:
-        tree = xr.open_datatree(path, engine="h5netcdf")
-    except Exception as err:  # h5py/netCDF raise many types for corrupt files
-        raise FitFileError(f"{path}: cannot read fit file ({type(err).__name__}: {err})") from err
-    return run_from_tree(tree, path)
+    return scored_run(open_fit(run_dir, lazy=True))
 
 
 def run_from_tree(tree: xr.DataTree, path: Path) -> Run:
-    """A :class:`Run` of a fit already in memory (``path`` names it in messages).
+    """A :class:`Run` of a fit tree already in memory (``path`` names it in messages).
 
     Raises
     ------
     FitFileError
         Not a walt-bayes fit, or no alliance log-likelihood.
     """
-    if tree.attrs.get("format") != FORMAT:
-        raise FitFileError(
-            f"{path}: not a walt-bayes fit file (root attr 'format' is not '{FORMAT}')"
-        )
-    missing = [g for g in REQUIRED_GROUPS if g not in tree.children]
-    if missing:
-        raise FitFileError(f"{path}: fit file lacks the '{missing[0]}' group")
+    return scored_run(LoadedFit.checked(tree, path), path)
+
+
+def scored_run(fit: LoadedFit, path: str | Path | None = None) -> Run:
+    """``fit`` with the dyad-years compare scores it on (see the module docstring).
+
+    Parameters
+    ----------
+    fit : LoadedFit
+        A fit that passed the fit file's checks.
+    path : path, optional
+        What names it (default: its file).
+
+    Raises
+    ------
+    FitFileError
+        No pointwise alliance log-likelihood, or a duration block that does not match its design.
+    """
+    path = Path(path) if path is not None else fit.file
+    tree = fit.tree
     if VAR_NAME not in tree["log_likelihood"].data_vars:
         raise FitFileError(f"{path}: fit file has no pointwise '{VAR_NAME}' log-likelihood")
     const = tree["constant_data"]
     keys = pd.DataFrame({c: np.asarray(const[f"ally_{c}"].values, dtype=np.int64) for c in KEYS})
     y = np.asarray(tree["observed_data"][VAR_NAME].values).astype(np.int64)
     name = path.parent.name if path.name == "fit.nc" else path.stem
-    run = Run(path=path, label=str(tree.attrs.get("spec_name", name)), tree=tree, keys=keys, y=y,
+    run = Run(fit=fit, path=path, label=str(tree.attrs.get("spec_name", name)), keys=keys, y=y,
               segments=[Segment(VAR_NAME, np.arange(len(y)), np.arange(len(y)))])
-    spec = run.spec
+    spec = fit.spec
     run.directed = bool(spec.alliance.directed or spec.alliance.outcome == "pledge")
     run.rows_kind = alliance_rows(spec)
     if run.rows_kind != "all":
@@ -232,13 +212,13 @@ def _join_duration_block(run: Run, path: Path) -> None:
             run.rows_kind = "onset (duration block of a directed outcome: spells are undirected)"
         return
     dur = None
-    if END_NAME in run.tree["log_likelihood"].data_vars:
-        dur = DurationArrays.from_dataset(run.tree["constant_data"].to_dataset())
+    if END_NAME in run.fit.tree["log_likelihood"].data_vars:
+        dur = DurationArrays.from_dataset(run.fit.tree["constant_data"].to_dataset())
     if dur is None:
         if run.rows_kind != "onset":
             run.rows_kind = "onset (duration block left out of the fit)"
         return
-    end_y = np.asarray(run.tree["observed_data"][END_NAME].values).astype(np.int64)
+    end_y = np.asarray(run.fit.tree["observed_data"][END_NAME].values).astype(np.int64)
     if len(end_y) != dur.n:
         raise FitFileError(f"{path}: {END_NAME} has {len(end_y)} observations but the design {dur.n} spell-years")
     nxt = dur.outcome_keys()
@@ -293,16 +273,16 @@ def check_comparable(runs: list[Run]) -> None:
     """
     by_data: dict[str, list[Run]] = {}
     for r in runs:
-        by_data.setdefault(r.data_sha256, []).append(r)
+        by_data.setdefault(r.fit.data_sha256, []).append(r)
     if len(by_data) > 1:
         parts = [
-            f"{_describe(group)} on {group[0].data_name} (sha256 {sha[:12]}…)"
+            f"{_describe(group)} on {group[0].fit.data_name} (sha256 {sha[:12]}…)"
             for sha, group in by_data.items()
         ]
         raise CompareError("cannot compare fits made on different data: " + " vs ".join(parts))
     outcome: dict[tuple, list[Run]] = {}
     for r in runs:
-        a = r.spec.alliance
+        a = r.fit.spec.alliance
         outcome.setdefault((a.outcome, a.directed, r.rows_kind), []).append(r)
     if len(outcome) > 1:
         parts = [
@@ -324,7 +304,7 @@ def check_comparable(runs: list[Run]) -> None:
         raise CompareError(
             f"cannot rank {_describe(joined)} (alliance and alliance_end joined) beside case-control "
             f"fits ({_describe(sampled)}: alliance rows sampled, log-likelihood conditional on the "
-            "sample): refit with --case-control off"
+            "sample): refit them with case_control='off'"
         )
     ref = runs[0]
     ref_y = pd.Series(ref.y, index=ref.index)

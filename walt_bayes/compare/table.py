@@ -125,9 +125,9 @@ def compare_runs(
         Fewer than two fits, or fits made on different data / outcomes.
     """
     if method not in METHODS:
-        raise WaltError(f"--method: '{method}' is not one of {', '.join(METHODS)}")
+        raise WaltError(f"method: '{method}' is not one of {', '.join(METHODS)}")
     if group not in GROUPS:
-        raise WaltError(f"--group: '{group}' is not one of {', '.join(GROUPS)}")
+        raise WaltError(f"group: '{group}' is not one of {', '.join(GROUPS)}")
     runs = open_runs(run_dirs)
     if reference is not None and reference not in {r.label for r in runs}:
         labels = ", ".join(r.label for r in runs)
@@ -260,7 +260,9 @@ def _prefetch(runs, assignment, k, group, settings, cache, fold_seed, progress, 
 
     # Longest folds first (a duration block, then a threat block: the costliest gradients and
     # compiles), so that no long fold is left running alone at the end.
-    by_cost = sorted(runs, key=lambda r: (r.spec.duration is not None, r.spec.threat is not None), reverse=True)
+    by_cost = sorted(
+        runs, key=lambda r: (r.fit.spec.duration is not None, r.fit.spec.threat is not None), reverse=True
+    )
     tasks = [
         t
         for r in by_cost
@@ -310,7 +312,7 @@ def _assemble(cmp: pd.DataFrame, runs, pointwise, elpds) -> pd.DataFrame:
                 "fold_divergences": pw.extra.get("fold_divergences", np.nan),
                 "fold_max_rhat": pw.extra.get("fold_max_rhat", np.nan),
                 "run": str(run.path),
-                "data": f"{run.data_name} (sha256 {run.data_sha256[:12]}…)",
+                "data": f"{run.fit.data_name} (sha256 {run.fit.data_sha256[:12]}…)",
             }
         )
     table = pd.DataFrame(rows, columns=COLUMNS).sort_values("rank").reset_index(drop=True)

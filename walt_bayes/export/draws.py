@@ -65,7 +65,7 @@ def select_variables(posterior: xr.Dataset, which: str) -> list[str]:
     if unknown or not names:
         known = ", ".join(str(v) for v in posterior.data_vars)
         raise ExportError(
-            f"--vars: '{unknown[0] if unknown else which}' is not a posterior "
+            f"variables: '{unknown[0] if unknown else which}' is not a posterior "
             f"variable (named, all, or some of: {known})"
         )
     return names

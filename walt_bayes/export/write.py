@@ -46,19 +46,21 @@ def write_rds_set(frames: dict[str, pd.DataFrame], folder: str | Path) -> list[P
     return [folder / name for name in frames]
 
 
-def summary_frame(tree, var_names: list[str]) -> pd.DataFrame:
-    """The posterior summary of ``var_names``, the parameter names as a first column."""
+def summary_frame(fit, var_names: list[str]) -> pd.DataFrame:
+    """The posterior summary of ``var_names`` (of a fit or its tree), the parameter names as a first column."""
     from walt_bayes.fit.diagnostics import summary_table
+    from walt_bayes.fit.loaded import as_loaded
 
-    summary = summary_table(tree, var_names)
+    summary = summary_table(as_loaded(fit).tree, var_names)
     return summary.rename_axis("parameter").reset_index()
 
 
-def evidence_frame(tree) -> pd.DataFrame:
-    """The evidence table with the default thresholds (as ``walt-bayes hypotheses`` gives it)."""
+def evidence_frame(fit) -> pd.DataFrame:
+    """The evidence table of a fit (or its tree) with the default thresholds, as
+    ``walt-bayes hypotheses`` gives it."""
     from walt_bayes.hypotheses.table import evidence_table
 
-    return evidence_table(tree).reset_index(drop=True)
+    return evidence_table(fit).reset_index(drop=True)
 
 
 def export_run(
@@ -89,21 +91,21 @@ def export_run(
         An unknown format or variable; a missing or unreadable fit.
     """
     from walt_bayes.export.draws import draws_frame, select_variables
-    from walt_bayes.fit.fitfile import fit_file_path, load_fit
+    from walt_bayes.fit.fitfile import fit_file_path
+    from walt_bayes.fit.loaded import open_fit
 
     if to not in FORMATS:
-        raise ExportError(f"--to '{to}': expected one of {', '.join(FORMATS)}")
-    fit = fit_file_path(run)
-    folder = Path(out) if out is not None else fit.parent
+        raise ExportError(f"to: '{to}' is not one of {', '.join(FORMATS)}")
+    file = fit_file_path(run)
+    folder = Path(out) if out is not None else file.parent
     if folder.exists() and not folder.is_dir():
-        raise ExportError(f"--out {folder}: is a file, not a folder")
-    tree = load_fit(fit)
-    posterior = tree["posterior"].to_dataset()
-    names = select_variables(posterior, variables)
-    draws = draws_frame(posterior, names)
+        raise ExportError(f"out: {folder} is a file, not a folder")
+    fit = open_fit(file)
+    names = select_variables(fit.posterior, variables)
+    draws = draws_frame(fit.posterior, names)
     if to == "draws-csv":
         return [write_draws_csv(draws, folder / DRAWS_CSV)]
     frames = dict(
-        zip(RDS_FILES, (draws, summary_frame(tree, names), evidence_frame(tree)), strict=True)
+        zip(RDS_FILES, (draws, summary_frame(fit, names), evidence_frame(fit)), strict=True)
     )
     return write_rds_set(frames, folder)

@@ -93,8 +93,17 @@ def check_fit_tree(tree: xr.DataTree, path: str | Path) -> None:
         raise FitFileError(f"{path}: fit file lacks the provenance attribute '{lacking[0]}'")
 
 
-def load_fit(path: str | Path) -> xr.DataTree:
+def load_fit(path: str | Path, *, lazy: bool = False) -> xr.DataTree:
     """Load and check a fit file.
+
+    Parameters
+    ----------
+    path : path
+        A run directory or its fit file.
+    lazy : bool
+        Leave the arrays on disk, read when used (the file stays open): a global-panel
+        fit's pointwise log-likelihood can be larger than memory, and comparing fits reads
+        it in chunks (:mod:`walt_bayes.compare.loo`).
 
     Raises
     ------
@@ -104,8 +113,11 @@ def load_fit(path: str | Path) -> xr.DataTree:
     """
     path = fit_file_path(path)
     try:
-        with xr.open_datatree(path, engine="h5netcdf") as lazy:
-            tree = lazy.load()
+        if lazy:
+            tree = xr.open_datatree(path, engine="h5netcdf")
+        else:
+            with xr.open_datatree(path, engine="h5netcdf") as opened:
+                tree = opened.load()
     except Exception as err:  # h5py/netCDF raise many types for corrupt files
         raise FitFileError(f"{path}: cannot read fit file ({type(err).__name__}: {err})") from err
     check_fit_tree(tree, path)

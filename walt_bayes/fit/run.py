@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,27 +14,18 @@ import xarray as xr
 
 import walt_bayes
 from walt_bayes.atomic import interrupted
-from walt_bayes.fit.diagnostics import Convergence, check_convergence, summary_table
+from walt_bayes.fit.diagnostics import check_convergence, summary_table
 from walt_bayes.fit.fitfile import FORMAT, library_versions
 from walt_bayes.fit.fresh import fresh_numba_compile
+from walt_bayes.fit.loaded import LoadedFit
 from walt_bayes.fit.pointwise import pointwise_groups
 from walt_bayes.model.build import build_model, can_fuse
-from walt_bayes.model.design import Design, build_design
+from walt_bayes.model.design import build_design
 from walt_bayes.spec import ModelSpec
 
 #: Forward sampling and pointwise log-likelihood run a few thousand times at most:
 #: compiling them with PyTensor's C backend costs more (~10 s each) than it saves.
 QUICK_COMPILE = {"mode": "FAST_COMPILE"}
-
-
-@dataclass
-class FitResult:
-    """A finished fit: the DataTree, its summary table and convergence figures."""
-
-    idata: xr.DataTree
-    summary: pd.DataFrame
-    convergence: Convergence
-    design: Design
 
 
 def derived_seeds(seed: int) -> dict[str, int]:
@@ -90,7 +80,7 @@ def fit_model(
     cores: int | None = None,
     progressbar: bool = True,
     case_control: str | float | None = "auto",
-) -> FitResult:
+) -> LoadedFit:
     """Build the design and model, sample, and collect every group a fit stores.
 
     Parameters
@@ -115,7 +105,9 @@ def fit_model(
 
     Returns
     -------
-    FitResult
+    LoadedFit
+        The fit (``.tree``, also ``.idata``) with its summary table, convergence figures
+        and the design it was built from.
     """
     seed = int(seed)
     seeds = derived_seeds(seed)
@@ -200,7 +192,7 @@ def fit_model(
     idata.attrs["network_checks"] = json.dumps(_network_checks(idata, panel, spec))
     walls["network_checks"] = time.perf_counter() - t0
     idata.attrs["wall_times"] = json.dumps(walls)
-    return FitResult(idata=idata, summary=summary, convergence=convergence, design=design)
+    return LoadedFit(idata, summary=summary, convergence=convergence, design=design)
 
 
 #: Pointwise groups stored at reduced precision (see :func:`compact_groups`).

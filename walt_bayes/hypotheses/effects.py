@@ -43,7 +43,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 import xarray as xr
+from scipy.special import expit
 
+from walt_bayes.fit.draws import stack_draws, thin_index
 from walt_bayes.model.design import BINARY_FACTORS, Design
 from walt_bayes.spec import ALLIANCE_TERMS, LATENT_FACTORS
 
@@ -57,29 +59,14 @@ PATHS: dict[str, tuple[str, ...]] = {"S": ("S", "S_persistent"), "B": ("B",), "T
 OBSERVED_INPUTS: dict[str, str] = {"ideo_sim": "ideology", "aid": "aid", "penetration": "penetration"}
 
 
-def _expit(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def _log_expit(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
 
 # ----------------------------------------------------------------------------- draws
-def draw_index(n_total: int, max_draws: int | None = MAX_DRAWS) -> np.ndarray:
-    """Evenly spaced indices into ``n_total`` stacked (chain × draw) samples, at most ``max_draws``."""
-    if not max_draws or n_total <= max_draws:
-        return np.arange(n_total)
-    return np.unique(np.linspace(0, n_total - 1, max_draws).round().astype(np.int64))
-
-
 def stacked(post: xr.Dataset, name: str, index: np.ndarray | None = None) -> np.ndarray:
-    """Draws of ``name`` with chain and draw stacked into the leading axis (optionally a subset)."""
-    da = post[name]
-    other = [d for d in da.dims if d not in ("chain", "draw")]
-    values = np.asarray(da.transpose("chain", "draw", *other).values, dtype=float)
-    values = values.reshape(-1, *values.shape[2:])
-    return values if index is None else values[index]
+    """Draws of ``name`` as float, chain and draw stacked into the leading axis (optionally a subset)."""
+    return np.asarray(stack_draws(post[name], index), dtype=float)
 
 
 def n_samples(post: xr.Dataset) -> int:
@@ -247,12 +234,14 @@ class Draws:
 def model_draws(post: xr.Dataset, design: Design, max_draws: int | None = MAX_DRAWS) -> Draws:
     """Collect the stacked, thinned draws of every parameter of blocks 1–2 that the design uses."""
     n_total = n_samples(post)
-    index = draw_index(n_total, max_draws)
+    index = thin_index(n_total, max_draws)
     names = ["mu_alpha"] + [f"gamma_{t}" for t in design.terms] + [f"control_{c}" for c in design.control_names]
     optional = ["dyad_effect", "sigma_dyad", "z_dyad", "sigma_alpha", "z_alpha", "sigma_year", "z_year",
                 "year_effect"]
     if design.has_threat:
         names += ["lambda_0"] + [f"beta_{s}" for s in design.sources]
+        if design.source_states:
+            names.append("source_effect")
         optional += ["beta"]
     missing = [n for n in names if n not in post.data_vars]
     if missing:
@@ -277,11 +266,19 @@ def source_weight(design: Design, d: dict[str, np.ndarray], s: int) -> np.ndarra
     return np.repeat(d[f"beta_{design.sources[s]}"][:, None], len(design.threat_keys), axis=1)
 
 
-def threat_tau(design: Design, d: dict[str, np.ndarray], X: np.ndarray | None = None) -> np.ndarray:
-    """Threat probabilities ``tau`` (draws, n_threat) from posterior draws (block 1)."""
+def threat_eta(design: Design, d: dict[str, np.ndarray], X: np.ndarray | None = None) -> np.ndarray:
+    """Threat logits ``lambda_0 + X · beta[g] (+ source intercept)`` (draws, n_threat) from draws ``d``."""
     X = design.threat_X if X is None else X
     theta = sum(source_weight(design, d, s) * X[:, s] for s in range(len(design.sources)))
-    return _expit(d["lambda_0"][:, None] + theta)
+    eta = d["lambda_0"][:, None] + theta
+    if design.source_states:
+        eta = eta + d["source_effect"][:, design.threat_src]
+    return eta
+
+
+def threat_tau(design: Design, d: dict[str, np.ndarray], X: np.ndarray | None = None) -> np.ndarray:
+    """Threat probabilities ``tau`` (draws, n_threat) from posterior draws (block 1)."""
+    return expit(threat_eta(design, d, X))
 
 
 def alliance_eta(design: Design, d: dict[str, np.ndarray], latent: dict[str, np.ndarray] | None = None) -> np.ndarray:
@@ -471,7 +468,7 @@ class Effects:
                 latent = ops.factors(base, needed)
                 slope = tau * (1 - tau)
             eta = alliance_eta(d, c, latent)
-            p = _expit(eta)
+            p = expit(eta)
             pq = p * (1 - p)
             gam = {t: c[f"gamma_{d.terms[t]}"][:, None] / d.term_scale[t] for t in range(len(d.terms))}
             for key, s, tmask, rmask, path in threat_req:
@@ -497,7 +494,7 @@ class Effects:
                     current += gam[t] * d.term_observed[:, t] * lat
                 if factor in BINARY_FACTORS:
                     eta_off = eta - current
-                    ame = self._average(_expit(eta_off + change) - _expit(eta_off))
+                    ame = self._average(expit(eta_off + change) - expit(eta_off))
                 else:
                     ame = self._average(pq * change)
                 acc.setdefault(key, []).append(ame)

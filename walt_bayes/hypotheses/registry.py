@@ -39,6 +39,7 @@ from functools import cached_property
 import numpy as np
 import xarray as xr
 
+from walt_bayes.fit.loaded import LoadedFit, as_loaded
 from walt_bayes.hypotheses.effects import MAX_DRAWS, OBSERVED_INPUTS, PATHS, Effects
 from walt_bayes.model.design import BINARY_FACTORS
 from walt_bayes.spec import ALLIANCE_TERMS
@@ -66,20 +67,33 @@ class Estimate:
 
 # ------------------------------------------------------------------------------ context
 class FitContext:
-    """One loaded fit and what the quantity functions need from it (design, effects), computed once.
+    """What the quantity functions read from one fit: its posterior, its design (or None) and the
+    marginal effects, computed once per evaluation.
+
+    The fit itself, its design and its spec are those of a
+    :class:`walt_bayes.fit.loaded.LoadedFit`, shared with whoever else reads that fit; this adds
+    the thinning of the marginal effects and the reasons a hypothesis is not testable.
 
     Parameters
     ----------
-    tree : xarray.DataTree
-        A loaded fit (or a fake posterior from ``az.from_dict``).
+    fit : LoadedFit or xarray.DataTree
+        A fit (a tree is wrapped as it is: a fake posterior from ``az.from_dict`` will do).
     max_draws : int, optional
-        Thin marginal effects to at most this many posterior draws.
+        Thin marginal effects to at most this many posterior draws
+        (:func:`walt_bayes.fit.draws.thin_index`).
     """
 
-    def __init__(self, tree: xr.DataTree, max_draws: int | None = MAX_DRAWS):
-        self.tree = tree
+    def __init__(self, fit: LoadedFit | xr.DataTree, max_draws: int | None = MAX_DRAWS):
+        self.fit = as_loaded(fit)
         self.max_draws = max_draws
-        self.post = tree["posterior"].to_dataset()
+
+    @property
+    def tree(self) -> xr.DataTree:
+        return self.fit.tree
+
+    @property
+    def post(self) -> xr.Dataset:
+        return self.fit.posterior
 
     def has(self, name: str) -> bool:
         return name in self.post.data_vars
@@ -90,15 +104,12 @@ class FitContext:
 
     @cached_property
     def spec_terms(self) -> tuple[str, ...] | None:
-        """Alliance terms the fit's spec asked for (None when the fit stores no spec)."""
-        text = self.tree.attrs.get("spec_toml")
-        if not text:
+        """Alliance terms the fit's spec asked for (None when the fit stores no readable spec)."""
+        if not self.tree.attrs.get("spec_toml"):
             return None
         try:
-            from walt_bayes.spec import parse_spec
-
-            return parse_spec(text, source="fit").alliance.terms
-        except Exception:
+            return self.fit.spec.alliance.terms
+        except Exception:  # a spec that no longer loads: the reasons fall back on the posterior
             return None
 
     @cached_property
@@ -111,24 +122,13 @@ class FitContext:
 
     @cached_property
     def design(self):
-        """The fit's design with its alliance outcomes, or None (fake posteriors, old fits)."""
+        """The fit's design with its observed outcomes, or None (fake posteriors, old fits)."""
         if "constant_data" not in self.tree.children:
             return None
-        from walt_bayes.fit.fitfile import fit_design
-
         try:
-            design = fit_design(self.tree)
+            return self.fit.design
         except (KeyError, ValueError):
             return None
-        if design.ally_y is None and "observed_data" in self.tree.children:
-            obs = self.tree["observed_data"].to_dataset()
-            if "alliance" in obs:
-                design.ally_y = np.asarray(obs["alliance"].values).astype(np.int64)
-        if design.threat_y is None and "observed_data" in self.tree.children:
-            obs = self.tree["observed_data"].to_dataset()
-            if "dispute" in obs:
-                design.set_dispute_observed(obs["dispute"].values)
-        return design
 
     @cached_property
     def effects(self) -> Effects:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from walt_bayes.fit.loaded import LoadedFit
 from walt_bayes.hypotheses.effects import MAX_DRAWS
 from walt_bayes.hypotheses.registry import REGISTRY, FitContext, Hypothesis, NotTestable, Part
 from walt_bayes.hypotheses.verdicts import (
@@ -185,7 +186,7 @@ def convergence_banner(table: pd.DataFrame) -> str:
 
 
 def evidence_table(
-    tree: xr.DataTree,
+    fit: LoadedFit | xr.DataTree,
     ids: list[str] | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     max_draws: int | None = MAX_DRAWS,
@@ -196,15 +197,16 @@ def evidence_table(
 
     Parameters
     ----------
-    tree : xarray.DataTree
-        A loaded fit.
+    fit : LoadedFit or xarray.DataTree
+        A fit (:func:`walt_bayes.fit.loaded.open_fit`), or its tree.
     ids : list of str, optional
         Hypothesis ids (default: every registered one, in registry order: Walt's 32, then the
         variant-level claims).
     thresholds : Thresholds
         Verdict settings.
     max_draws : int, optional
-        Marginal effects use at most this many posterior draws (evenly thinned).
+        Marginal effects use at most this many posterior draws (evenly thinned:
+        :func:`walt_bayes.fit.draws.thin_index`).
     allow_unconverged : bool
         For a fit that failed its convergence checks (:func:`convergence_problems`), keep the
         verdicts as computed instead of marking them ``unreliable`` (the table's attrs still say
@@ -220,8 +222,8 @@ def evidence_table(
         ``attrs["convergence_problems"]`` the failing checks ([] for a converged fit) and
         ``attrs["verdicts_as_computed"]`` whether they were kept despite a failure.
     """
-    ctx = FitContext(tree, max_draws=max_draws)
-    problems = convergence_problems(tree)
+    ctx = FitContext(fit, max_draws=max_draws)
+    problems = convergence_problems(ctx.tree)
     failed = unreliable_reason(problems) if problems and not allow_unconverged else ""
     rows = []
     for hid in ids or list(REGISTRY):

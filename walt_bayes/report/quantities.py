@@ -1,7 +1,9 @@
 """Posterior-derived quantities for the reports, computed from a saved fit only.
 
-Everything here reads a loaded fit (the ``xarray.DataTree`` of
-:func:`walt_bayes.fit.fitfile.load_fit`): nothing refits or resamples.
+Everything here reads a loaded fit (:class:`ReportFit`, a
+:class:`walt_bayes.fit.loaded.LoadedFit` with its states' names and regions): nothing refits or
+resamples.  Tables of fewer draws than the fit has take them evenly spaced
+(:func:`walt_bayes.fit.draws.thin_index`), as every other table of a fit does.
 
 - threat on the probability scale per directed dyad-year
   ``tau = logistic(lambda_0 + sum_s x_s * beta[g(i), s])`` with intervals;
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -25,22 +26,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from arviz_stats.base import array_stats
+from scipy.special import expit
 
 from walt_bayes.fit.diagnostics import CI_PROB
-from walt_bayes.fit.fitfile import fit_design, fit_meta, fit_spec, load_fit
+from walt_bayes.fit.draws import stack_draws
+from walt_bayes.fit.loaded import LoadedFit, open_fit
 from walt_bayes.model.design import Design
 from walt_bayes.panel.columns import region_of
 from walt_bayes.spec import ModelSpec
 
 #: Intercepts whose prior mean is data-driven (the logit of the observed rate of this outcome).
 DATA_DRIVEN_MU = {"lambda_0": "dispute", "mu_alpha": "alliance", "delta_0": "alliance-ending"}
-#: Seed for thinning draws (reports are deterministic).
-THIN_SEED = 0
-
-
-def sigmoid(x):
-    """Overflow-free logistic function."""
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=float)))
 
 
 def hdi(draws: np.ndarray, prob: float = CI_PROB) -> np.ndarray:
@@ -50,48 +46,68 @@ def hdi(draws: np.ndarray, prob: float = CI_PROB) -> np.ndarray:
 
 
 def stacked(da: xr.DataArray) -> np.ndarray:
-    """Draws of a posterior variable with ``chain`` and ``draw`` merged into axis 0."""
-    dims = [d for d in da.dims if d not in ("chain", "draw")]
-    return da.transpose("chain", "draw", *dims).values.reshape(-1, *[da.sizes[d] for d in dims])
-
-
-def _thin_index(n: int, max_draws: int | None) -> np.ndarray:
-    if max_draws is None or n <= max_draws:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(THIN_SEED).choice(n, size=max_draws, replace=False))
+    """Draws of a variable with ``chain`` and ``draw`` merged into axis 0 (in its own dtype)."""
+    return stack_draws(da)
 
 
 # ------------------------------------------------------------------ the fit
-@dataclass
-class ReportFit:
-    """A saved fit with what the report needs: design, spec, metadata, state names and regions."""
+class ReportFit(LoadedFit):
+    """A fit as the report reads it: a :class:`~walt_bayes.fit.loaded.LoadedFit` with the names,
+    short labels and regions of its states and the report's per-fit quantities, each computed once.
 
-    path: Path
-    tree: xr.DataTree
-    design: Design
-    spec: ModelSpec
-    names: dict[int, str] = field(default_factory=dict)  # ccode -> full name
-    abbs: dict[int, str] = field(default_factory=dict)  # ccode -> short label
-    regions: dict[int, str] = field(default_factory=dict)  # ccode -> region
+    Made as a :class:`LoadedFit` is (``ReportFit(tree, path=…)``), by :func:`load_report_fit`, or
+    from a fit loaded already by :meth:`of`.
+    """
+
+    @classmethod
+    def of(cls, fit: LoadedFit) -> ReportFit:
+        """``fit`` as the report reads it: a view of the same fit, not a copy."""
+        if isinstance(fit, cls):
+            return fit
+        view = cls.__new__(cls)
+        # One attribute dict for both: what either reads from the tree (design, spec, …), the
+        # other has, and a fit saved later has its file in both.
+        view.__dict__ = fit.__dict__
+        return view
 
     @property
     def label(self) -> str:
         """``<variant> on <data>``."""
-        return f"{self.tree.attrs.get('spec_name', '?')} on {self.tree.attrs.get('data_name', '?')}"
+        return f"{self.spec_name} on {self.data_name}"
 
-    def meta(self, key: str):
-        return fit_meta(self.tree, key)
+    @cached_property
+    def _codes(self) -> list[int]:
+        """Every state in the fit's alliance and threat rows."""
+        d = self.design
+        codes = set(d.ally_keys["ccode1"]) | set(d.ally_keys["ccode2"])
+        if d.has_threat:
+            codes |= set(d.threat_keys["ccode1"]) | set(d.threat_keys["ccode2"])
+        return sorted(codes)
+
+    @cached_property
+    def _labels(self) -> tuple[dict[int, str], dict[int, str]]:
+        return state_labels(self.tree.attrs.get("data_name", ""), self._codes)
+
+    @property
+    def names(self) -> dict[int, str]:
+        """ccode → full name (:func:`state_labels`)."""
+        return self._labels[0]
+
+    @property
+    def abbs(self) -> dict[int, str]:
+        """ccode → short label (:func:`state_labels`)."""
+        return self._labels[1]
+
+    @cached_property
+    def regions(self) -> dict[int, str]:
+        """ccode → region (:func:`state_regions`)."""
+        return state_regions(self.tree.attrs.get("data_name", ""), self.design, self.spec, self._codes)
 
     def name(self, ccode: int) -> str:
         return self.names.get(int(ccode), f"COW {int(ccode)}")
 
     def abb(self, ccode: int) -> str:
         return self.abbs.get(int(ccode), str(int(ccode)))
-
-    @property
-    def n_draws(self) -> int:
-        post = self.tree["posterior"]
-        return int(post.sizes["chain"] * post.sizes["draw"])
 
     @cached_property
     def ally_y(self) -> np.ndarray:
@@ -109,21 +125,9 @@ class ReportFit:
 
 
 def load_report_fit(run_dir: str | Path) -> ReportFit:
-    """Load a run directory (or fit file) with the state names and regions the report uses."""
-    path = Path(run_dir)
-    tree = load_fit(path)
-    design = fit_design(tree)
-    fit = ReportFit(
-        path=path if path.is_dir() else path.parent, tree=tree, design=design, spec=fit_spec(tree)
-    )
-    codes = sorted(set(design.ally_keys["ccode1"]) | set(design.ally_keys["ccode2"]))
-    if design.has_threat:
-        codes = sorted(
-            set(codes) | set(design.threat_keys["ccode1"]) | set(design.threat_keys["ccode2"])
-        )
-    fit.names, fit.abbs = state_labels(tree.attrs.get("data_name", ""), codes)
-    fit.regions = state_regions(tree.attrs.get("data_name", ""), design, fit.spec, codes)
-    return fit
+    """A run directory (or fit file) as the report reads it, with the fit file's checks
+    (:func:`walt_bayes.fit.loaded.open_fit`)."""
+    return ReportFit.of(open_fit(run_dir))
 
 
 def state_labels(data_name: str, codes) -> tuple[dict[int, str], dict[int, str]]:
@@ -287,15 +291,16 @@ def threat_draws(
 ) -> np.ndarray:
     """Posterior draws of threat ``tau`` for threat rows (all rows by default): ``(draws, rows)``.
 
-    ``tau[j->i,t] = logistic(lambda_0 + sum_s X[row, s] * beta[g(i), s])``, with the
-    group weights ``beta`` when the fit pools by group and the named weights otherwise.
+    ``tau[j->i,t] = logistic(lambda_0 + sum_s X[row, s] * beta[g(i), s] [+ u_j])``, with the
+    group weights ``beta`` when the fit pools by group and the named weights otherwise, and
+    the source intercept ``u_j`` (``source_effect``) when the spec has them.
     """
     d = fit.design
     if not d.has_threat:
         raise ValueError("this fit has no threat block")
     post = fit.tree["posterior"]
     rows = np.arange(len(d.threat_X)) if rows is None else np.asarray(rows, dtype=np.int64)
-    take = _thin_index(fit.n_draws, max_draws)
+    take = fit.thin(max_draws)
     lam = stacked(post["lambda_0"])[take]  # (D,)
     X = d.threat_X[rows]  # (R, S)
     if "beta" in post.data_vars:
@@ -308,7 +313,9 @@ def threat_draws(
     else:
         w = np.column_stack([stacked(post[f"beta_{s}"])[take] for s in d.sources])  # (D, S)
         eta = lam[:, None] + w @ X.T
-    return sigmoid(eta)
+    if d.source_states:  # the threatening state's own intercept
+        eta = eta + stacked(post["source_effect"])[take][:, d.threat_src[rows]]
+    return expit(np.asarray(eta, dtype=float))
 
 
 def threat_table(

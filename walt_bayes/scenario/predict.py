@@ -17,7 +17,8 @@ import pandas as pd
 import xarray as xr
 
 from walt_bayes.atomic import atomic_path
-from walt_bayes.fit.fitfile import check_provenance, fit_design, fit_spec, load_fit
+from walt_bayes.fit.fitfile import check_provenance
+from walt_bayes.fit.loaded import LoadedFit, as_loaded, open_fit
 from walt_bayes.model.design import Design
 from walt_bayes.scenario import tables
 from walt_bayes.scenario.apply import apply_scenario
@@ -72,8 +73,18 @@ class ScenarioResult:
         return written + save_figures(self, out, top)
 
 
-def fit_panel(tree: xr.DataTree, data: str | None = None) -> pd.DataFrame:
-    """The panel a fit was made on: ``data`` (see ``--data``) or, by default, the embedded data.
+def fit_panel(tree: xr.DataTree, data: str | None = None, *, option: str = "data") -> pd.DataFrame:
+    """The panel a fit was made on: ``data`` or, by default, the embedded data.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        The fit.
+    data : str, optional
+        ``middle-east``, a folder or a panel file (:func:`walt_bayes.panel.datasets.load_dataset`).
+    option : str
+        How the caller's user gives ``data``, for the message (a command passes its option,
+        ``--data``).
 
     Raises
     ------
@@ -87,7 +98,7 @@ def fit_panel(tree: xr.DataTree, data: str | None = None) -> pd.DataFrame:
     name = str(tree.attrs.get("data_name"))
     if data is None:
         if name != EMBEDDED:
-            raise ScenarioError(f"the fit was made on '{name}': give that panel with --data")
+            raise ScenarioError(f"the fit was made on '{name}': give that panel ({option})")
         data = EMBEDDED
     dataset = load_dataset(data)
     diffs = check_provenance(tree, data_sha256=dataset.sha256, data_name=dataset.name)
@@ -97,7 +108,7 @@ def fit_panel(tree: xr.DataTree, data: str | None = None) -> pd.DataFrame:
 
 
 def predict(
-    fit: xr.DataTree | str | Path,
+    fit: LoadedFit | xr.DataTree | str | Path,
     scenario: Scenario | str | Path,
     design: Design | None = None,
     panel: pd.DataFrame | None = None,
@@ -107,8 +118,8 @@ def predict(
 
     Parameters
     ----------
-    fit : xarray.DataTree or path
-        A loaded fit (:func:`walt_bayes.fit.fitfile.load_fit`) or its file / run directory.
+    fit : LoadedFit, xarray.DataTree or path
+        A fit (:func:`walt_bayes.fit.loaded.open_fit`), its tree, or its file / run directory.
     scenario : Scenario or path
         A parsed scenario or a scenario TOML file (:mod:`walt_bayes.scenario.spec`).
     design : Design, optional
@@ -117,7 +128,8 @@ def predict(
         The panel the fit was made on (default: :func:`fit_panel`, the embedded data for
         fits made on it).  It must rebuild the fit's design.
     max_draws : int, optional
-        Use at most this many posterior draws (evenly thinned); all by default.
+        Use at most this many posterior draws (evenly thinned:
+        :func:`walt_bayes.fit.draws.thin_index`); all by default.
 
     Returns
     -------
@@ -129,10 +141,11 @@ def predict(
         A bad scenario (named by file, ``[[change]]`` number and line), or a panel that is
         not the fit's.
     """
-    tree = load_fit(fit) if isinstance(fit, str | Path) else fit
+    fit = open_fit(fit) if isinstance(fit, str | Path) else as_loaded(fit)
+    tree = fit.tree
     scenario = load_scenario(scenario) if isinstance(scenario, str | Path) else scenario
-    design = fit_design(tree) if design is None else design
-    spec = fit_spec(tree)
+    design = fit.design if design is None else design
+    spec = fit.spec
     panel = fit_panel(tree) if panel is None else panel
     names = state_names(panel)
     applied = apply_scenario(scenario, panel, design, spec, names)
@@ -140,7 +153,7 @@ def predict(
     base, scen = rebuilder.baseline, rebuilder.build(applied.panel)
     affected = affected_rows(base, scen, applied, scenario.years)
     drawn = propagate(
-        base, scen, affected, tree["posterior"].to_dataset(), scenario.years, max_draws
+        base, scen, affected, fit.posterior, scenario.years, max_draws
     )
     result = _tables(base.design, scen.design, affected, drawn, names)
     label = f"{tree.attrs.get('spec_name', '?')} on {tree.attrs.get('data_name', '?')}"

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.special import expit
 
 from walt_bayes.hypotheses.effects import (
     CHUNK,
     LatentOps,
-    _expit,
     alliance_eta,
     model_draws,
     stacked,
@@ -194,7 +194,7 @@ def propagate(
     years : list of int
         The scenario's years (the threat network is summarised for them).
     max_draws : int, optional
-        Thin to at most this many draws (evenly spaced); all draws by default.
+        Thin to at most this many draws (:func:`walt_bayes.fit.draws.thin_index`); all by default.
     """
     B, S = base.design, scen.design
     draws = model_draws(posterior, B, max_draws)
@@ -225,7 +225,7 @@ def propagate(
                 sums[key] += tau[:, in_years].sum(axis=0)
                 if ops:
                     latent = ops[key].factors(ops[key].prepare(tau), needed)
-            parts[key]["alliance"].append(_expit(alliance_eta(subsets[key], c, latent)))
+            parts[key]["alliance"].append(expit(alliance_eta(subsets[key], c, latent)))
             if dur is not None:
                 delta = {name: v[lo:hi] for name, v in dur.items()}
                 parts[key]["survival"].append(survival(d, delta, tau, affected.survival))
@@ -265,7 +265,7 @@ def survival(
     for u in range(HORIZON):
         log_term = log_d if u == 0 else np.log(years_old + u) - center
         eta = fixed + d["delta_log_duration"][:, None] * log_term + (first if u == 0 else 0.0)
-        alive = alive * (1.0 - _expit(eta))
+        alive = alive * (1.0 - expit(eta))
     return alive
 
 
