@@ -3,7 +3,8 @@
 Prints, for the embedded Middle East panel and the default variant:
 - milliseconds per log-density + gradient evaluation, for the dense per-year
   shared-threat kernel, the sparse-triad formulation of the same model, and the
-  fused numba likelihood kernel that sampling uses (walt_bayes.model.fused);
+  fused numba likelihood kernel that sampling uses (walt_bayes.model.fused; blocks 1-3,
+  with block 3's share: the kernel timed again without the duration block);
 - (with --main-job) ``walt-bayes fit balance_of_threat`` with 4 chains x ``--draws``
   (default 1000, issue 4's target): wall time, stage times, the sampler's own sampling
   time, convergence figures and bulk ESS per second of sampling;
@@ -16,6 +17,7 @@ Usage: ``uv run python benchmarks/bench_model.py [--main-job [--draws N]] [--pym
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -68,6 +70,14 @@ def main() -> None:
     fused = gradient_ms(design, spec, fused=True)
     print(f"logp+gradient with the fused numba likelihood kernel (what NUTS samples): {fused:.3f} ms "
           f"(x{dense / fused:.2f} faster than the graph)")
+    if design.duration is not None:
+        # Block 3 (the duration hazard, its ΔS from the kernel's tau) is in the kernel too.
+        without = copy.copy(design)
+        without.duration = None
+        rest = gradient_ms(without, spec, fused=True)
+        n_tri = 0 if design.duration.tri_s is None else len(design.duration.tri_s)
+        print(f"  of which block 3 ({design.duration.n} spell-years, {n_tri} ΔS triads): {fused - rest:.3f} ms "
+              f"(the kernel without it: {rest:.3f} ms)")
     if args.pymc:
         # The same model, data and run for both: what walt-bayes fit samples against the
         # straightforward implementation (PyMC's NUTS on the plain graph form).

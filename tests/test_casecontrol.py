@@ -62,6 +62,17 @@ def test_auto_is_off_for_small_panels_and_on_for_global_scale(sim_balancing, bot
     assert plan.rate("dispute", 10, 20) == 1.0  # never more than every row
 
 
+def test_auto_keeps_more_controls_per_case_when_block_2_models_onset(bot_spec):
+    from walt_bayes.spec import load_spec
+
+    big = pd.DataFrame({"ally": np.zeros(2 * cc.AUTO_MIN_ALLIANCE_ROWS + 2)})
+    formation = load_spec("balance_of_threat")  # onset in block 2, continuation in block 3
+    assert formation.duration is not None and bot_spec.duration is None
+    plan = cc.plan_for("auto", big, formation, seed=1)
+    assert plan.alliance_ratio == cc.ONSET_CONTROLS_PER_CASE > cc.ALLIANCE_CONTROLS_PER_CASE
+    assert plan.rate("alliance", 100, 100_000) == pytest.approx(100 * cc.ONSET_CONTROLS_PER_CASE / 100_000)
+
+
 def test_embedded_panel_stays_off():
     from walt_bayes.panel.datasets import load_dataset
 

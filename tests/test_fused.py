@@ -10,7 +10,7 @@ import pymc as pm
 import pytensor
 import pytest
 
-from walt_bayes.model.build import build_model, can_fuse
+from walt_bayes.model.build import FUSED_POTENTIAL, build_model, can_fuse
 from walt_bayes.model.design import build_design
 from walt_bayes.panel.datasets import load_dataset
 from walt_bayes.spec import load_spec, parse_spec
@@ -38,9 +38,10 @@ def _assert_same_density(design, spec, seed=0):
     fused = build_model(design, spec, fused=True)
     # Same free variables in the same order: the sampler's parameter vector is the same.
     assert [v.name for v in fused.value_vars] == [v.name for v in graph.value_vars]
-    # Blocks 1-2 become the kernel's potential; block 3 and joining stay observed variables.
-    assert [p.name for p in fused.potentials] == ["loglik_blocks_1_2"]
-    tails = {v.name for v in graph.observed_RVs} - {"dispute", "alliance"}
+    # Blocks 1-3 become the kernel's potential (block 3: tests/test_fused_duration.py); the
+    # joining block stays observed variables.
+    assert [p.name for p in fused.potentials] == [FUSED_POTENTIAL[design.duration is not None]]
+    tails = {v.name for v in graph.observed_RVs} - {"dispute", "alliance", "alliance_end"}
     assert {v.name for v in fused.observed_RVs} == tails
     for k in range(3):
         point = _random_point(graph, seed + k)
@@ -100,11 +101,15 @@ def test_fused_equals_graph_with_persistent_shared_threat_and_total_threat(sim_b
 
 
 def test_fused_equals_graph_with_duration_and_joining_blocks(sim_balancing):
-    """``full``: the kernel's blocks 1-2 plus block 3 (its ΔS from tau of the rows it uses) and joining."""
+    """``full``: the kernel's blocks 1-3 (block 3's ΔS from the kernel's tau), joining as graph terms.
+
+    The simulated panel has no war data, so its joining block is dropped; the embedded
+    panel's is checked in tests/test_fused_duration.py.
+    """
     full = load_spec("full")
     design = build_design(sim_balancing.panel, full)
-    assert design.duration is not None and design.duration.threat_rise and not can_fuse(design)
-    assert len(design.duration.threat_rows()) < len(design.threat_y)  # the subset path is exercised
+    assert design.duration is not None and design.duration.threat_rise
+    assert can_fuse(design) == (design.joining is None)  # joining's data would be graph constants
     _assert_same_density(design, full, seed=40)
 
 

@@ -91,6 +91,9 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     # a 0.5 scale put that 9 prior SDs out and slowed warm-up.
     "sigma_dyad": {"distribution": "HalfNormal", "sigma": 2.5},
     "sigma_year": {"distribution": "HalfNormal", "sigma": 0.5},
+    # States differ in how often they initiate disputes beyond what their power, position,
+    # arms and recent disputes say (a revisionist state attacks more): a logit-scale SD near 1.
+    "sigma_source": {"distribution": "HalfNormal", "sigma": 1.0},
     "delta": {"distribution": "Normal", "mu": 0.0, "sigma": 1.0},
     "delta_0": {"distribution": "Normal", "sigma": 1.5},
     "join_winner": {"distribution": "Normal", "mu": 0.0, "sigma": 1.0},
@@ -112,7 +115,7 @@ REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
     "Exponential": ("lam",),
     "Laplace": ("mu", "b"),
 }
-SCALE_PRIORS = ("tau_beta", "sigma_alpha", "sigma_dyad", "sigma_year")
+SCALE_PRIORS = ("tau_beta", "sigma_alpha", "sigma_dyad", "sigma_year", "sigma_source")
 
 SAMPLERS = ("nutpie", "pymc")
 #: nutpie mass-matrix adaptation.  "low_rank" learns a few strong posterior
@@ -132,6 +135,10 @@ class ThreatSpec:
 
     sources: tuple[str, ...]
     group: str = "region"
+    # A varying intercept per threatening state (``source_effect``, scale ``sigma_source``):
+    # the part of a state's disposition to initiate disputes that power, proximity, offense
+    # and its recent disputes do not measure (issue 23, MODEL.md block 1).
+    source_intercepts: bool = False
 
 
 @dataclass(frozen=True)
@@ -422,12 +429,13 @@ class _SpecParser:
         table = self.table("threat", required=False)
         if table is None:
             return None
-        self.check_keys("threat", table, {"sources", "group"})
+        self.check_keys("threat", table, {"sources", "group", "source_intercepts"})
         sources = self.names("threat", table, "sources", tuple(THREAT_SOURCES), [])
         if not sources:
             raise self.fail("threat.sources", "must name at least one of " + ", ".join(THREAT_SOURCES))
         group = self.choice("threat", table, "group", GROUPINGS, "region")
-        return ThreatSpec(sources=sources, group=group)
+        return ThreatSpec(sources=sources, group=group,
+                          source_intercepts=self.flag("threat", table, "source_intercepts", False))
 
     def parse_alliance(self) -> AllianceSpec:
         table = self.table("alliance")

@@ -3,8 +3,9 @@
 Compiling a fused sampling model with nutpie's numba backend costs 6–25 s on this
 project's 2-core machines (most of a cross-validation refit of a simple variant:
 ``null``'s 2 × 600 iterations sample in ~10 s).  Cross-validation folds of one fit
-share everything but their rows: the same parameters, priors, standardisation
-constants and dyad parameterisation (``Design.subset_alliance`` keeps them).  So the
+share everything but their rows (alliance rows and, with a duration block, spell-years
+and their ΔS triads): the same parameters, priors, standardisation constants and dyad
+parameterisation (``Design.subset_alliance`` and ``DurationArrays.subset`` keep them).  So the
 fused model is built with its kernel's data as shared variables
 (``build_model(..., shared_data=True)``), compiled once per process and structure,
 and every fold swaps its rows in with ``CompiledModel.with_data``.
@@ -40,9 +41,9 @@ def structure_key(design: Design, spec: ModelSpec) -> str:
     """A digest of what the sampling model's graph holds besides the kernel's data.
 
     The spec (priors, terms, sampler), the coordinates (threat groups, sources, dyads,
-    years, alliance groups, terms, controls), the data-driven prior locations
-    (``data_rates``) and the dyad parameterisation (which dyads are centred, their
-    covariate means).  Two designs with the same key build the same model up to the
+    years, alliance groups, terms, controls), the duration block's coefficients, the
+    data-driven prior locations (``data_rates``) and the dyad parameterisation (which
+    dyads are centred, their covariate means).  Two designs with the same key build the same model up to the
     arrays :func:`walt_bayes.model.build.fused_data` returns.
     """
     h = hashlib.sha256()
@@ -50,12 +51,17 @@ def structure_key(design: Design, spec: ModelSpec) -> str:
     meta = {
         "sources": list(design.sources or []) if design.has_threat else [],
         "threat_groups": list(design.threat_groups or []) if design.has_threat else [],
+        "source_states": [int(c) for c in design.source_states] if design.has_threat else [],
         "dyads": list(design.dyads), "years": [int(y) for y in design.years],
         "ally_groups": list(design.ally_groups), "terms": list(design.terms),
         "controls": list(design.control_names), "n_state_years": int(design.n_state_years or 0),
         "data_rates": {k: float(v) for k, v in (design.data_rates or {}).items()},
         "case_control": design.dispute_idx is not None,
         "year_centred": bool(design.year_centred),
+        # Block 3's coefficients (its terms can be dropped by the data); its rows, triads and
+        # dS_scale are kernel data, and delta_0's prior location is in data_rates.
+        "duration": None if design.duration is None else {
+            "terms": list(design.duration.terms), "threat_rise": bool(design.duration.threat_rise)},
     }
     h.update(json.dumps(meta, sort_keys=True).encode())
     for array in (design.dyad_centred, design.dyad_means):
@@ -121,10 +127,10 @@ def sample_fused(
     Parameters
     ----------
     design : Design
-        A design whose blocks 1–2 the fused kernel covers.  When the kernel covers the
-        whole likelihood (:func:`can_fuse`), the compiled model is reused for every
-        design of the same structure; a duration or joining block (graph terms with
-        their data as constants) is compiled for this design alone.
+        A design whose blocks 1–3 the fused kernel covers.  When the kernel covers the
+        whole likelihood (:func:`can_fuse`: no joining block), the compiled model is
+        reused for every design of the same structure; with a joining block (graph
+        terms with their data as constants) it is compiled for this design alone.
     spec : ModelSpec
     settings : dict
         Resolved sampler settings (``draws``, ``tune``, ``chains``, ``cores``,

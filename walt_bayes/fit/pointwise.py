@@ -1,38 +1,76 @@
-"""Pointwise log-likelihood and posterior predictive draws of blocks 1–2, in numpy.
+"""Pointwise log-likelihood and posterior predictive draws of blocks 1–3, in numpy.
 
 PyMC's ``compute_log_likelihood`` and ``sample_posterior_predictive`` evaluate the
 model graph draw by draw; for the embedded panel's 6,000 draws × 16,440 observations
 that took ~20 s of the main job.  Here the same quantities come from the posterior
 draws with the vectorised formulas of :mod:`walt_bayes.hypotheses.effects`, in chunks
-of draws: the Bernoulli-logit log-likelihood of every dispute and alliance outcome
-(with the case-control offsets the likelihood has) and one predictive draw of each.
-The tests check the log-likelihood against PyMC's on the graph model.
+of draws: the Bernoulli-logit log-likelihood of every dispute, alliance and (with a
+duration block) spell-year outcome (``alliance_end``, its ΔS from the same draws' tau),
+with the case-control offsets the likelihood has (block 3 has none: spell-years are
+not sampled), and one predictive draw of each.  The tests check the log-likelihood
+against PyMC's on the graph model.
 
-Used for models that :func:`walt_bayes.model.build.can_fuse` covers (no duration or
-joining block); the others keep PyMC's forward sampling.
+Used for models that :func:`walt_bayes.model.build.can_fuse` covers (no joining
+block); the others keep PyMC's forward sampling.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import xarray as xr
 from scipy.special import expit
 
-from walt_bayes.hypotheses.effects import CHUNK, LatentOps, alliance_eta, model_draws, source_weight
+from walt_bayes.hypotheses.effects import (
+    CHUNK,
+    LatentOps,
+    alliance_eta,
+    model_draws,
+    stacked,
+    threat_eta,
+)
 from walt_bayes.model.design import Design
+from walt_bayes.model.duration import DurationArrays
 
 
 def _log_expit(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
 
-def _threat_eta(design: Design, d: dict[str, np.ndarray]) -> np.ndarray:
-    theta = sum(source_weight(design, d, s) * design.threat_X[:, s] for s in range(len(design.sources)))
-    return d["lambda_0"][:, None] + theta
+class DurationEta:
+    """Block 3's linear predictor for a chunk of draws (numpy twin of ``duration_block``).
+
+    ``eta = delta_0 + delta_log_duration · log d + Σ delta_term · X + delta_threat_rise · ΔS``,
+    ΔS = ``(S[s_now] − S[s_prev]) / dS_scale`` with ``S`` the sum of ``tau[ji] · tau[jk]``
+    over the block's triads, as one sparse product per chunk of draws.
+    """
+
+    def __init__(self, dur: DurationArrays, posterior: xr.Dataset, index: np.ndarray):
+        self.dur = dur
+        names = dur.coefficient_names()
+        missing = [n for n in names if n not in posterior.data_vars]
+        if missing:
+            raise KeyError(f"the posterior has no '{missing[0]}' (fit and design disagree)")
+        # (draws, coefficients) in coefficient_names order: intercept, log duration, X columns, ΔS.
+        self.delta = np.column_stack([stacked(posterior, n, index) for n in names])
+        self.fixed = np.column_stack([np.ones(dur.n), dur.log_duration, dur.X.reshape(dur.n, len(dur.terms))])
+        if dur.threat_rise:
+            n_tri = len(dur.tri_s)
+            self.tri = sp.csr_matrix((np.ones(n_tri), (np.arange(n_tri), dur.tri_s)), shape=(n_tri, len(dur.s_keys)))
+
+    def __call__(self, lo: int, hi: int, tau: np.ndarray | None) -> np.ndarray:
+        """eta (draws ``lo:hi``, spell-years) given those draws' ``tau`` of every threat row."""
+        dur = self.dur
+        k = self.fixed.shape[1]
+        eta = self.delta[lo:hi, :k] @ self.fixed.T
+        if dur.threat_rise:
+            S = np.asarray(self.tri.T @ (tau[:, dur.tri_ji] * tau[:, dur.tri_jk]).T).T  # (draws, s_keys)
+            eta += self.delta[lo:hi, k:k + 1] * ((S[:, dur.s_now] - S[:, dur.s_prev]) / dur.dS_scale)
+        return eta
 
 
 def pointwise_groups(posterior: xr.Dataset, design: Design, seed: int, chunk: int = CHUNK) -> dict[str, xr.Dataset]:
-    """``log_likelihood``, ``posterior_predictive`` and ``observed_data`` of a blocks-1–2 fit.
+    """``log_likelihood``, ``posterior_predictive`` and ``observed_data`` of a blocks-1–3 fit.
 
     Parameters
     ----------
@@ -48,9 +86,17 @@ def pointwise_groups(posterior: xr.Dataset, design: Design, seed: int, chunk: in
     Returns
     -------
     dict of xarray.Dataset
-        Variables ``dispute`` (when the model has block 1) and ``alliance``, named and
+        Variables ``dispute`` (when the model has block 1), ``alliance`` and
+        ``alliance_end`` (when the design has spell-years at risk), named and
         dimensioned as the PyMC model's observed variables.
+
+    Raises
+    ------
+    ValueError
+        The design has a joining block (its outcomes come from PyMC).
     """
+    if design.joining is not None:
+        raise ValueError("pointwise_groups covers blocks 1-3: a design with a joining block needs PyMC's")
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     draws = model_draws(posterior, design, max_draws=None)
     rng = np.random.default_rng(int(seed))
@@ -64,6 +110,11 @@ def pointwise_groups(posterior: xr.Dataset, design: Design, seed: int, chunk: in
         outcomes["dispute"] = (dim, np.asarray(design.threat_y)[rows], off)
     ally_off = np.zeros(len(design.ally_y)) if design.ally_cc_offset is None else np.asarray(design.ally_cc_offset)
     outcomes["alliance"] = ("ally_obs", np.asarray(design.ally_y), ally_off)
+    dur = design.duration
+    duration_eta = None
+    if dur is not None and dur.n:  # the graph has no alliance_end without rows
+        outcomes["alliance_end"] = ("dur_obs", np.asarray(dur.y), np.zeros(dur.n))
+        duration_eta = DurationEta(dur, posterior, draws.index)
 
     n = draws.n
     loglik = {k: np.empty((n, len(v[1])), dtype=np.float32) for k, v in outcomes.items()}
@@ -72,13 +123,17 @@ def pointwise_groups(posterior: xr.Dataset, design: Design, seed: int, chunk: in
         hi = min(lo + chunk, n)
         d = draws.chunk(lo, hi)
         eta = {}
-        latent = None
+        latent = tau = None
         if design.has_threat:
-            eta_t = _threat_eta(design, d)
+            eta_t = threat_eta(design, d)
             eta["dispute"] = eta_t[:, design.dispute_rows()]
+            if ops is not None or (duration_eta is not None and dur.threat_rise):
+                tau = expit(eta_t)
             if ops is not None:
-                latent = ops.factors(ops.prepare(expit(eta_t)), factors)
+                latent = ops.factors(ops.prepare(tau), factors)
         eta["alliance"] = alliance_eta(design, d, latent)
+        if duration_eta is not None:
+            eta["alliance_end"] = duration_eta(lo, hi, tau)
         for name, (_, y, off) in outcomes.items():
             e = eta[name] + off[None, :]
             loglik[name][lo:hi] = np.where(y[None, :] == 1, _log_expit(e), _log_expit(-e))

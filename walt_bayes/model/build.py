@@ -21,7 +21,7 @@ from pymc_extras.prior import Prior
 
 from walt_bayes.model.dense import shared_tensor
 from walt_bayes.model.design import Design
-from walt_bayes.model.duration import duration_block
+from walt_bayes.model.duration import duration_block, duration_parameters
 from walt_bayes.model.joining import joining_block
 from walt_bayes.spec import ModelSpec
 
@@ -51,18 +51,19 @@ def build_model(
         Also record the latent factors (S, B, T, …) as deterministics (for checks
         and small panels; they cost one value per alliance row and draw).
     fused : bool
-        For sampling: the same parameters and priors, with the likelihood of blocks 1–2
-        as one fused numba kernel (:mod:`walt_bayes.model.fused`, a ``pm.Potential``)
-        instead of observed variables.  Ignored (the graph form is built) when
-        ``keep_latent`` is true.  The duration and joining blocks, when the design has
-        them, stay observed variables of the graph beside the kernel's potential.
-        Predictive draws and pointwise log-likelihood of blocks 1–2 need the graph
-        form: build it again with ``fused=False`` for them.
+        For sampling: the same parameters and priors, with the likelihood of blocks 1–3
+        (threat, alliance, duration) as one fused numba kernel
+        (:mod:`walt_bayes.model.fused`, a ``pm.Potential``) instead of observed
+        variables.  Ignored (the graph form is built) when ``keep_latent`` is true.  The
+        joining block, when the design has it, stays observed variables of the graph
+        beside the kernel's potential.  Predictive draws and pointwise log-likelihood
+        need the graph form (or :mod:`walt_bayes.fit.pointwise`): build it again with
+        ``fused=False`` for them.
     shared_data : bool
-        With ``fused``: the kernel's data arrays enter as shared variables named
-        ``fused_data_<i>`` (:func:`fused_data`) instead of constants, so one compiled
-        model can sample other rows of the same design (cross-validation folds swap
-        theirs in with nutpie's ``with_data``; :mod:`walt_bayes.fit.compiled`).
+        With ``fused``: the kernel's data arrays (block 3's included) enter as shared
+        variables named ``fused_data_<i>`` (:func:`fused_data`) instead of constants, so
+        one compiled model can sample other rows of the same design (cross-validation
+        folds swap theirs in with nutpie's ``with_data``; :mod:`walt_bayes.fit.compiled`).
 
     Returns
     -------
@@ -92,10 +93,11 @@ def build_model(
         threat = _threat_parameters(design, spec) if design.has_threat else None
         alliance = _alliance_parameters(design, spec)
         if fused:
-            _fused_likelihood(design, spec, threat, alliance, shared_data)
-            # Blocks 3 and joining are small: graph terms, their tau rebuilt from the
-            # threat parameters for the rows they use (one joint posterior still).
-            duration_block(design, spec, None)
+            # Block 3 is in the kernel too (its ΔS from the kernel's own tau); its
+            # coefficients are created here, in the graph form's order.
+            delta = duration_parameters(design, spec) if design.duration is not None else []
+            _fused_likelihood(design, spec, threat, alliance, delta, shared_data)
+            # The joining block is small and has no threat term: graph terms beside the kernel.
             joining_block(design, spec)
             return model
         tau = _threat_likelihood(design, threat) if design.has_threat else None
@@ -106,18 +108,22 @@ def build_model(
 
 
 def can_fuse(design: Design, keep_latent: bool = False) -> bool:
-    """Whether the fused kernel covers the whole likelihood (blocks 1–2, no duration or joining).
+    """Whether the fused kernel covers the whole likelihood (blocks 1–3; no joining block).
 
-    Models with a duration or joining block sample with the kernel too (those blocks
-    are added as graph terms), but their data are constants of the graph: they are
-    not reused across designs (:mod:`walt_bayes.fit.compiled`) and their pointwise
-    log-likelihood comes from PyMC (:mod:`walt_bayes.fit.pointwise` covers blocks 1–2).
+    Then the kernel's data arrays are all the data the sampling model holds, so one
+    compile serves every design of the same structure (:mod:`walt_bayes.fit.compiled`),
+    and :mod:`walt_bayes.fit.pointwise` computes every pointwise log-likelihood and
+    predictive draw.  Models with a joining block sample with the kernel too (joining
+    is added as graph terms), but its data are constants of the graph: they are not
+    reused across designs and their pointwise log-likelihood comes from PyMC.
     """
-    return not keep_latent and design.duration is None and design.joining is None
+    return not keep_latent and design.joining is None
 
 
 #: Name prefix of the fused kernel's data arrays when they are shared variables.
 FUSED_DATA_PREFIX = "fused_data_"
+#: Name of the kernel's potential, without and with a duration block.
+FUSED_POTENTIAL = {False: "loglik_blocks_1_2", True: "loglik_blocks_1_3"}
 
 
 def _fused_layout(design: Design, spec: ModelSpec):
@@ -134,6 +140,8 @@ def _fused_layout(design: Design, spec: ModelSpec):
         n_term=len(design.terms), n_control=len(design.control_names),
         n_state_year=design.n_state_years if threat else 0,
         dispute_every_row=threat and design.dispute_idx is None,
+        n_duration=len(design.duration.coefficient_names()) if design.duration is not None else 0,
+        n_source_state=len(design.source_states) if threat else 0,
     )
 
 
@@ -146,7 +154,8 @@ def fused_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
 
 
 def _fused_likelihood(design: Design, spec: ModelSpec, threat: dict | None, alliance: dict,
-                      shared_data: bool = False) -> None:
+                      delta: list, shared_data: bool = False) -> None:
+    """The kernel's potential: ``delta`` are block 3's coefficients (empty without a duration block)."""
     from walt_bayes.model.fused import FusedLogLik
 
     def seg(x):
@@ -157,18 +166,20 @@ def _fused_likelihood(design: Design, spec: ModelSpec, threat: dict | None, alli
         seg(beta), seg(lambda_0), seg(alliance["mu_alpha"]), seg(alliance["dyad"]), seg(alliance["year"]),
         seg(alliance["group"]), seg(pt.stack(alliance["gamma"]) if alliance["gamma"] else None),
         seg(pt.stack(alliance["coefs"]) if alliance["coefs"] else None),
+        seg(pt.stack(delta) if delta else None), seg(threat["source"] if threat is not None else None),
     ])
     layout = _fused_layout(design, spec)
-    built = (alliance["dyad"] is not None, alliance["year"] is not None, alliance["group"] is not None)
-    if built != (layout.n_dyad > 0, layout.n_year > 0, layout.n_ally_group > 0):
-        raise RuntimeError(f"fused kernel layout {layout} disagrees with the model's intercepts {built}")
+    built = (alliance["dyad"] is not None, alliance["year"] is not None, alliance["group"] is not None,
+             len(delta))
+    if built != (layout.n_dyad > 0, layout.n_year > 0, layout.n_ally_group > 0, layout.n_duration):
+        raise RuntimeError(f"fused kernel layout {layout} disagrees with the model's parameters {built}")
     data = fused_data(design, spec)
     if shared_data:
         inputs = [pytensor.shared(a, name=name) for name, a in data.items()]
     else:
         inputs = list(data.values())
     value, _ = FusedLogLik()(params, *inputs)
-    pm.Potential("loglik_blocks_1_2", value[0])
+    pm.Potential(FUSED_POTENTIAL[design.duration is not None], value[0])
 
 
 def _threat_parameters(design: Design, spec: ModelSpec) -> dict:
@@ -186,7 +197,32 @@ def _threat_parameters(design: Design, spec: ModelSpec) -> dict:
     else:
         beta = mu_beta[None, :]
     lambda_0 = _scalar(spec, "lambda_0", mu=_logit(design.data_rates["init21"]))
-    return {"beta": beta, "lambda_0": lambda_0}
+    return {"beta": beta, "lambda_0": lambda_0, "source": _source_effects(design, spec)}
+
+
+def _source_effects(design: Design, spec: ModelSpec):
+    """Zero-sum intercepts of the threatening states, ``sigma_source · z_source`` (None without them).
+
+    Non-centred: a state initiates a few disputes a decade, so its intercept is weakly
+    informed next to the prior (centred, the scale and the intercepts would form a funnel).
+    Zero-sum, so that ``lambda_0`` stays the mean threat logit and does not trade off
+    against the intercepts' mean.
+    """
+    if not design.source_states:
+        return None
+    model = pm.modelcontext(None)
+    model.add_coord("source_state", design.source_states)
+    sigma = _scalar(spec, "sigma_source")
+    z = pm.ZeroSumNormal("z_source", sigma=1.0, dims="source_state")
+    return pm.Deterministic("source_effect", sigma * z, dims="source_state")
+
+
+def threat_offset(design: Design, source, rows: np.ndarray | None = None):
+    """The source intercept of each threat row (``rows``: a subset, in order), or 0 without them."""
+    if source is None:
+        return 0.0
+    src = design.threat_src if rows is None else design.threat_src[rows]
+    return source[src]
 
 
 def _threat_likelihood(design: Design, threat: dict):
@@ -196,7 +232,7 @@ def _threat_likelihood(design: Design, threat: dict):
         theta = _grouped_linear(design, beta)
     else:
         theta = pt.as_tensor_variable(design.threat_X) @ beta[0]
-    eta = threat["lambda_0"] + theta
+    eta = threat["lambda_0"] + theta + threat_offset(design, threat["source"])
     if design.dispute_idx is None:
         pm.Bernoulli("dispute", logit_p=eta, observed=design.threat_y, dims="threat_obs")
     else:

@@ -65,7 +65,8 @@ Settings
 - ``auto`` (default): off for panels with at most :data:`AUTO_MIN_ALLIANCE_ROWS`
   alliance rows (the embedded Middle East panel); otherwise relevant dyads and
   rates that keep :data:`ALLIANCE_CONTROLS_PER_CASE` non-allied rows per allied
-  row (the spec's ``alliance.case_control_ratio`` overrides it) and
+  row (:data:`ONSET_CONTROLS_PER_CASE` non-onset rows per onset when block 2 models
+  formation; the spec's ``alliance.case_control_ratio`` overrides both) and
   :data:`DISPUTE_CONTROLS_PER_CASE` non-initiations per initiation.
 - ``off``: the whole panel, no sampling.
 - ``RATE`` or ``R0,RD``: fixed fractions in (0, 1] (large panels are still
@@ -95,6 +96,13 @@ METHOD = "prior correction, King & Zeng 2001"
 AUTO_MIN_ALLIANCE_ROWS = 50_000
 #: ``auto``: non-allied rows kept per allied row (spec ``alliance.case_control_ratio`` overrides).
 ALLIANCE_CONTROLS_PER_CASE = 1.0
+#: ``auto`` when block 2 models alliance *onset* (formation form): non-onset rows kept per onset.
+#: Onsets are rare (730 on the relevant dyads of 1816–2014, against ~41,000 allied dyad-years):
+#: one control per case left 708 non-onset rows for 179 year and 981 dyad intercepts, so the
+#: year effects of the 82 years without an onset rested on the prior and the formation form
+#: missed R-hat 1.01 (sigma_year) and bulk ESS 400 (sigma_dyad) there (issue 23).  Twenty keep
+#: ~15,000 of the ~91,000 rows, still a small part of the likelihood next to the threat rows.
+ONSET_CONTROLS_PER_CASE = 20.0
 #: ``auto``: non-initiation threat rows kept in the dispute likelihood per initiation.
 DISPUTE_CONTROLS_PER_CASE = 5.0
 #: What the pointwise groups of a case-control fit hold.
@@ -237,11 +245,17 @@ def plan_for(setting: str | float | Setting | None, panel: pd.DataFrame, spec, s
         return None
     if s.mode == "rate":
         return Plan(relevant=large, seed=int(seed), alliance_rate=s.r0, dispute_rate=s.rd, setting=s.describe())
-    ratio = spec.alliance.case_control_ratio or ALLIANCE_CONTROLS_PER_CASE
+    ratio = spec.alliance.case_control_ratio or (
+        ONSET_CONTROLS_PER_CASE if models_onset(spec) else ALLIANCE_CONTROLS_PER_CASE)
     return Plan(
         relevant=True, seed=int(seed), alliance_ratio=float(ratio), dispute_ratio=DISPUTE_CONTROLS_PER_CASE,
         setting="auto",
     )
+
+
+def models_onset(spec) -> bool:
+    """Whether block 2's outcome is alliance onset (``alliance.onset``, or a duration block)."""
+    return bool(spec.alliance.onset or spec.duration is not None)
 
 
 # --------------------------------------------------------------------------- relevance

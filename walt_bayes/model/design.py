@@ -153,6 +153,10 @@ class Design:
     sources: list[str] = field(default_factory=list)
     threat_groups: list[str] = field(default_factory=list)
     n_state_years: int = 0
+    # Threatening states with their own intercept (spec ``threat.source_intercepts``), as COW
+    # codes in index order; empty: none.  ``threat_src`` maps each threat row to its source.
+    source_states: list[int] = field(default_factory=list)
+    threat_src: np.ndarray | None = None
     # Block 2: alliance rows.
     ally_keys: pd.DataFrame | None = None
     ally_y: np.ndarray | None = None
@@ -258,6 +262,9 @@ class Design:
             data["threat_X"] = (("threat_obs", "source"), self.threat_X)
             data["threat_group_idx"] = ("threat_obs", self.threat_group)
             data["threat_sy"] = ("threat_obs", self.threat_sy)
+            if self.source_states:
+                coords["source_state"] = np.asarray(self.source_states, dtype=np.int64)
+                data["threat_src"] = ("threat_obs", self.threat_src)
         coords["ally_group"] = self.ally_groups
         coords["dyad"] = self.dyads
         coords["year"] = np.asarray(self.years, dtype=np.int64)
@@ -333,6 +340,9 @@ class Design:
             d.threat_sy = ds["threat_sy"].values
             d.sources = [str(s) for s in ds["source"].values]
             d.threat_groups = [str(s) for s in ds["threat_group"].values]
+            if "threat_src" in ds:  # fits before source intercepts have none
+                d.source_states = [int(c) for c in ds["source_state"].values]
+                d.threat_src = ds["threat_src"].values
             d.partner_idx = ds["partner_idx"].values
             d.ally_sy = ds["ally_sy"].values
             d.triad_ally = ds["triad_ally"].values
@@ -450,8 +460,9 @@ class Design:
         new = np.full(len(self.threat_y), -1, dtype=np.int64)
         new[rows] = np.arange(len(rows))
         self.threat_keys = self.threat_keys.iloc[rows].reset_index(drop=True)
-        for name in ("threat_X", "threat_y", "threat_group", "threat_sy"):
-            setattr(self, name, getattr(self, name)[rows])
+        for name in ("threat_X", "threat_y", "threat_group", "threat_sy", "threat_src"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name)[rows])
         if self.dispute_idx is not None:
             in_sample = new[self.dispute_idx] >= 0
             self.dispute_idx = new[self.dispute_idx[in_sample]]
@@ -671,6 +682,13 @@ def _build_threat(panel: pd.DataFrame, spec: ModelSpec, design: Design) -> pd.Da
     sy = rows["year"].to_numpy(np.int64) * 1000 + rows["ccode1"].to_numpy(np.int64)
     uniq, design.threat_sy = np.unique(sy, return_inverse=True)
     design.n_state_years = len(uniq)
+    if spec.threat.source_intercepts:
+        src = rows["ccode2"].to_numpy(np.int64)
+        states, design.threat_src = np.unique(src, return_inverse=True)
+        design.source_states = [int(c) for c in states]
+        if len(states) < 2:
+            design.source_states, design.threat_src = [], None
+            design.notes.append("threat block: one threatening state only, no source intercepts")
     design.transform["threat"] = transform
     design.data_rates["init21"] = float(design.threat_y.mean())
     if design.threat_y.sum() == 0:

@@ -1,4 +1,4 @@
-"""Blocks 1 and 2 of the likelihood as one fused numba kernel (value and gradient).
+"""Blocks 1–3 of the likelihood as one fused numba kernel (value and gradient).
 
 The graph form in :mod:`walt_bayes.model.build` spends most of a gradient in
 PyTensor's per-node overhead: for the embedded panel about 40 small array ops
@@ -12,11 +12,21 @@ alliance blocks, and its gradient, is one pass over the rows:
    ``S = Σ tau[j→i] tau[j→k]`` (and its persistent part), ``B = tau[k→i]``,
    ``T = Σ_j tau[j→i]``;
 4. the alliance Bernoulli-logit terms;
+5. with a duration block (:mod:`walt_bayes.model.duration`), the hazard of each spell-year
+   at risk: ``delta_0 + delta_log_duration · log d + Σ delta_term · X`` and, with
+   ``threat_rise``, ``delta_threat_rise · (S_now − S_prev) / dS_scale``, its S summed over
+   the block's own triads from the same tau as step 3;
 
-then the reverse pass.  It is exactly the graph model's log-likelihood (a test
-checks value and gradient against it), and it is used only to *sample*: the
-pointwise log-likelihood, predictive draws and every check still come from the
-graph model with its observed variables (:func:`walt_bayes.model.build.build_model`).
+then the reverse pass (block 3's adjoint of tau joins block 2's before the one pass
+back to beta and lambda_0).  Block 3 as graph terms beside the kernel cost as much as
+blocks 1–2 together on the embedded panel (its 670 rows, 8,132 triads and tau of 5,966
+threat rows, rebuilt in the graph: 0.54 ms per logp + gradient against 0.30 ms
+without it); in the kernel it adds ~20 µs to ~210 µs.
+
+It is exactly the graph model's log-likelihood (tests check value and gradient
+against it), and it is used only to *sample*: the pointwise log-likelihood and
+predictive draws come from :mod:`walt_bayes.fit.pointwise` (numpy) or the graph
+model with its observed variables (:func:`walt_bayes.model.build.build_model`).
 
 The parameters reach the kernel as one flat vector, in the order of
 :class:`FusedLayout`; the design's arrays are constant inputs of the Op.
@@ -41,7 +51,7 @@ FACTOR_CODES = {"": -1, "S": 0, "S_persistent": 1, "B": 2, "T": 3}  # -1: observ
 
 #: Positions in the kernel's integer ``layout`` vector.
 (N_GROUP, N_SOURCE, N_DYAD, N_YEAR, N_ALLY_GROUP, N_TERM, N_CONTROL, N_STATE_YEAR,
- DISPUTE_EVERY_ROW) = range(9)
+ DISPUTE_EVERY_ROW, N_DURATION, N_SOURCE_STATE) = range(11)
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,10 @@ class FusedLayout:
 
     ``beta`` (groups × sources, row-major), ``lambda_0``, ``mu_alpha``, dyad
     effects, year effects, alliance-group effects, one gamma per term, one
-    coefficient per control.  A segment of length 0 is a part the model lacks.
+    coefficient per control, then block 3's coefficients
+    (``DurationArrays.coefficient_names``: ``delta_0``, ``delta_log_duration``, one per
+    indicator column, ``delta_threat_rise`` last when the block has it).  A segment
+    of length 0 is a part the model lacks.
     """
 
     n_group: int
@@ -62,16 +75,18 @@ class FusedLayout:
     n_control: int
     n_state_year: int
     dispute_every_row: bool = False  # every threat row in the dispute likelihood, in order, no offsets
+    n_duration: int = 0  # block 3's coefficients (0: no duration block)
+    n_source_state: int = 0  # threatening states' intercepts (0: none), the last segment
 
     def vector(self) -> np.ndarray:
         return np.array([self.n_group, self.n_source, self.n_dyad, self.n_year, self.n_ally_group,
-                         self.n_term, self.n_control, self.n_state_year, int(self.dispute_every_row)],
-                        dtype=np.int64)
+                         self.n_term, self.n_control, self.n_state_year, int(self.dispute_every_row),
+                         self.n_duration, self.n_source_state], dtype=np.int64)
 
     @property
     def size(self) -> int:
         return self.n_group * self.n_source + 2 + self.n_dyad + self.n_year + self.n_ally_group \
-            + self.n_term + self.n_control
+            + self.n_term + self.n_control + self.n_duration + self.n_source_state
 
 
 #: LLVM fast-math flags of the kernel: reassociation lets the row sums use SIMD lanes;
@@ -181,14 +196,17 @@ def _sigmoid(x):
 def loglik_and_grad(params, layout, Xt, group_ptr, threat_sy, disp_idx, disp_y, disp_off,
                     ally_y, ally_dyad, ally_year, ally_group, ally_off, controls,
                     term_obs, term_center, term_scale, term_factor,
-                    partner_idx, ally_sy, triad_ptr, triad_ji, triad_jk, triad_persistent):
-    """Log-likelihood of blocks 1–2 and its gradient with respect to ``params``.
+                    partner_idx, ally_sy, triad_ptr, triad_ji, triad_jk, triad_persistent,
+                    dur_y, dur_log_d, dur_Xt, dur_s_now, dur_s_prev, dur_scale,
+                    dur_tri_ptr, dur_tri_ji, dur_tri_jk, threat_src):
+    """Log-likelihood of blocks 1–3 and its gradient with respect to ``params``.
 
     The arrays are those of :func:`design_constants`: threat rows sorted by group
-    (``group_ptr``), column-major ``Xt``, ``controls`` and ``term_obs``, unsigned
-    32-bit indices (numba adds a negative-index check to every signed gather).
-    Each loop is either a gather/scatter over indices or a branch-free pass that
-    LLVM vectorises.
+    (``group_ptr``), column-major ``Xt``, ``controls``, ``term_obs`` and ``dur_Xt``,
+    unsigned 32-bit indices (numba adds a negative-index check to every signed
+    gather).  Each loop is either a gather/scatter over indices or a branch-free
+    pass that LLVM vectorises.  Block 3 (:func:`_duration`) adds its share of
+    d loglik / d tau before the pass back to the threat parameters.
 
     Returns
     -------
@@ -209,6 +227,9 @@ def loglik_and_grad(params, layout, Xt, group_ptr, threat_sy, disp_idx, disp_y, 
     o_agrp = o_year + n_year
     o_gamma = o_agrp + n_agrp
     o_ctrl = o_gamma + n_term
+    o_dur = o_ctrl + n_ctrl
+    o_src = o_dur + layout[N_DURATION]  # threat source intercepts, by ``threat_src``
+    n_ss = layout[N_SOURCE_STATE]
 
     grad = np.zeros_like(params)
     ll = 0.0
@@ -232,6 +253,10 @@ def loglik_and_grad(params, layout, Xt, group_ptr, threat_sy, disp_idx, disp_y, 
             e = eta[lo:hi]
             for r in range(hi - lo):
                 e[r] = lam
+            if n_ss > 0:
+                src = threat_src[lo:hi]
+                for r in range(hi - lo):
+                    e[r] += params[o_src + src[r]]
             for s in range(n_src):
                 x = Xt[s, lo:hi]
                 b = beta[s]
@@ -434,6 +459,10 @@ def loglik_and_grad(params, layout, Xt, group_ptr, threat_sy, disp_idx, disp_y, 
             dtotal[ally_sy[a]] += dT[a]
         for r in range(n_threat):
             dtau[r] += dtotal[threat_sy[r]]
+    if layout[N_DURATION] > 0:
+        ll += _duration(params[o_dur:o_dur + layout[N_DURATION]], grad[o_dur:o_dur + layout[N_DURATION]],
+                        tau, dtau, dur_y, dur_log_d, dur_Xt, dur_s_now, dur_s_prev, dur_scale[0],
+                        dur_tri_ptr, dur_tri_ji, dur_tri_jk)
     de = np.empty(_BLOCK)  # d loglik / d eta of one block of rows
     for g in range(n_grp):
         for lo in range(group_ptr[g], group_ptr[g + 1], _BLOCK):
@@ -446,6 +475,10 @@ def loglik_and_grad(params, layout, Xt, group_ptr, threat_sy, disp_idx, disp_y, 
                 de[r] = db[r] + dt[r] * tb[r] * (1.0 - tb[r])
                 acc += de[r]
             grad[o_lambda] += acc
+            if n_ss > 0:
+                src = threat_src[lo:hi]
+                for r in range(hi - lo):
+                    grad[o_src + src[r]] += de[r]
             for s in range(n_src):
                 x = Xt[s, lo:hi]
                 acc = 0.0
@@ -455,6 +488,83 @@ def loglik_and_grad(params, layout, Xt, group_ptr, threat_sy, disp_idx, disp_y, 
     out = np.empty(1)
     out[0] = ll
     return out, grad
+
+
+@numba.njit(**_KERNEL)
+def _duration(delta, g_delta, tau, dtau, y, log_d, Xt, s_now, s_prev, scale, tri_ptr, tri_ji, tri_jk):
+    """Block 3's log-likelihood; adds its gradient to ``g_delta`` (the delta segment) and ``dtau``.
+
+    ``delta`` is ``delta_0, delta_log_duration``, one per row of ``Xt`` and, when the
+    segment is one longer than that, ``delta_threat_rise``; the hazard's ΔS is then
+    ``(S[s_now] − S[s_prev]) / scale`` with ``S[s] = Σ tau[ji] tau[jk]`` over the
+    triads ``tri_ptr[s]:tri_ptr[s+1]`` (grouped by dyad-year ``s``, like block 2's).
+    """
+    n = y.shape[0]
+    n_x = Xt.shape[0]
+    rise = delta.shape[0] > 2 + n_x
+    n_s = tri_ptr.shape[0] - 1 if rise else 0
+    S = np.zeros(n_s)
+    for s in range(n_s):
+        lo = tri_ptr[s]
+        hi = tri_ptr[s + 1]
+        ji = tri_ji[lo:hi]
+        jk = tri_jk[lo:hi]
+        acc = 0.0
+        for q in range(hi - lo):
+            acc += tau[ji[q]] * tau[jk[q]]
+        S[s] = acc
+    dS = np.zeros(n if rise else 0)
+    for r in range(dS.shape[0]):
+        dS[r] = (S[s_now[r]] - S[s_prev[r]]) / scale
+    eta = np.empty(n)
+    for r in range(n):
+        eta[r] = delta[0] + delta[1] * log_d[r]
+    for t in range(n_x):
+        x = Xt[t]
+        k = delta[2 + t]
+        for r in range(n):
+            eta[r] += k * x[r]
+    k_rise = delta[2 + n_x] if rise else 0.0
+    for r in range(dS.shape[0]):
+        eta[r] += k_rise * dS[r]
+    ll = 0.0
+    res = eta  # overwritten in place: d loglik / d eta per row
+    for r in range(n):
+        lp, p = _bernoulli_logit(y[r], eta[r])
+        ll += lp
+        res[r] = y[r] - p
+    acc0 = 0.0
+    acc1 = 0.0
+    for r in range(n):
+        acc0 += res[r]
+        acc1 += res[r] * log_d[r]
+    g_delta[0] += acc0
+    g_delta[1] += acc1
+    for t in range(n_x):
+        x = Xt[t]
+        acc = 0.0
+        for r in range(n):
+            acc += res[r] * x[r]
+        g_delta[2 + t] += acc
+    if rise:
+        acc = 0.0
+        dSs = np.zeros(n_s)  # d loglik / d S per dyad-year
+        w = k_rise / scale
+        for r in range(n):
+            acc += res[r] * dS[r]
+            dSs[s_now[r]] += res[r] * w
+            dSs[s_prev[r]] -= res[r] * w
+        g_delta[2 + n_x] += acc
+        for s in range(n_s):
+            g = dSs[s]
+            lo = tri_ptr[s]
+            hi = tri_ptr[s + 1]
+            ji = tri_ji[lo:hi]
+            jk = tri_jk[lo:hi]
+            for q in range(hi - lo):
+                dtau[ji[q]] += g * tau[jk[q]]
+                dtau[jk[q]] += g * tau[ji[q]]
+    return ll
 
 
 class FusedLogLik(Op):
@@ -517,6 +627,7 @@ def design_constants(design, layout: FusedLayout) -> list[np.ndarray]:
         Xt = np.ascontiguousarray(np.asarray(design.threat_X, dtype=float)[order].T)
         group_ptr = np.searchsorted(group[order], np.arange(layout.n_group + 1)).astype(np.int64)
         threat_sy = idx(None if design.threat_sy is None else design.threat_sy[order], n_threat)
+        threat_src = idx(None if design.threat_src is None else design.threat_src[order], 0)
         disp_rows = new_row[design.dispute_rows()]
         disp_order = np.argsort(disp_rows, kind="stable")
         disp_idx = idx(disp_rows[disp_order], 0)
@@ -527,7 +638,7 @@ def design_constants(design, layout: FusedLayout) -> list[np.ndarray]:
         Xt = np.zeros((0, 0))
         new_row = np.zeros(0, dtype=np.int64)
         group_ptr = np.zeros(1, dtype=np.int64)
-        threat_sy = disp_idx = np.zeros(0, dtype=u32)
+        threat_sy = disp_idx = threat_src = np.zeros(0, dtype=u32)
         disp_y = disp_off = np.zeros(0)
 
     def threat_rows(a):
@@ -559,4 +670,33 @@ def design_constants(design, layout: FusedLayout) -> list[np.ndarray]:
         np.array([FACTOR_CODES[f] for f in design.term_latent], dtype=np.int64),
         threat_rows(design.partner_idx), idx(design.ally_sy, n_ally),
         triad_ptr, triad_ji, triad_jk, triad_persistent,
+        *_duration_constants(design, new_row), threat_src,
     ]
+
+
+def _duration_constants(design, new_row: np.ndarray) -> list[np.ndarray]:
+    """Block 3's arrays: ``y, log d, X`` (column-major), ``s_now, s_prev``, ``[dS_scale]`` and the
+    ΔS triads grouped by dyad-year (``ptr``, then ``ji, jk`` as rows of the group-sorted threat rows).
+
+    Empty (and ``ptr = [0]``) for the parts a design lacks, so the kernel's signature is one.
+    """
+    u32 = np.uint32
+    dur = design.duration
+    if dur is None:
+        return [np.zeros(0), np.zeros(0), np.zeros((0, 0)), np.zeros(0, dtype=u32), np.zeros(0, dtype=u32),
+                np.ones(1), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=u32), np.zeros(0, dtype=u32)]
+    n = dur.n
+    X = np.ascontiguousarray(np.asarray(dur.X, dtype=float).reshape(n, len(dur.terms)).T)
+    if dur.threat_rise:
+        n_s = len(dur.s_keys)
+        order = np.argsort(dur.tri_s, kind="stable")  # stable: S is always summed in one order
+        ptr = np.searchsorted(dur.tri_s[order], np.arange(n_s + 1)).astype(np.int64)
+        ji = np.ascontiguousarray(new_row[dur.tri_ji[order]], dtype=u32)
+        jk = np.ascontiguousarray(new_row[dur.tri_jk[order]], dtype=u32)
+        now = np.ascontiguousarray(dur.s_now, dtype=u32)
+        prev = np.ascontiguousarray(dur.s_prev, dtype=u32)
+    else:
+        ptr = np.zeros(1, dtype=np.int64)
+        ji = jk = now = prev = np.zeros(0, dtype=u32)
+    return [np.asarray(dur.y, dtype=float), np.ascontiguousarray(dur.log_duration, dtype=float), X, now, prev,
+            np.array([float(dur.dS_scale)]), ptr, ji, jk]

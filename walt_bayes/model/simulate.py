@@ -48,6 +48,9 @@ BASE_TRUTH: dict[str, float] = {
     "sigma_dyad": 0.6,
     "sigma_year": 0.3,
     "tau_beta": 0.25,
+    # The model-generated worlds have no source heterogeneity (threat is the model's linear
+    # function of the inputs); worlds.py's worlds carry a hidden per-state aggressiveness.
+    "sigma_source": 0.0,
     "gamma_shared_x_strength": 0.3,
     "gamma_partner_x_weak_x_major": 0.3,
     "gamma_ideology": 0.4,
@@ -150,6 +153,11 @@ def true_values(spec: ModelSpec, world: str, design, rng: np.random.Generator) -
             value = BASE_TRUTH.get(name, 0.0)
         elif name.startswith("control_"):
             value = BASE_TRUTH["control"]
+        elif name == "z_source":
+            # From a child stream, so that adding source intercepts to a spec leaves every
+            # other draw of the simulation (and the panels of earlier versions) as it was.
+            value = rng.spawn(1)[0].normal(size=shape)
+            value = value - value.mean(axis=-1, keepdims=True)
         elif name.startswith("z_"):
             value = rng.normal(size=shape)
             if "ZeroSum" in type(rv.owner.op).__name__:  # zero-sum over the last axis
@@ -202,6 +210,8 @@ def simulate(
             theta = (design.threat_X * beta[design.threat_group]).sum(axis=1)
         else:
             theta = design.threat_X @ beta
+        if "z_source" in truth:  # the threatening states' own intercepts
+            theta = theta + truth["sigma_source"] * truth["z_source"][design.threat_src]
         p = 1 / (1 + np.exp(-(truth["lambda_0"] + theta)))
         panel["init21"] = (rng.random(len(panel)) < p).astype(int)
         design = build_design(panel, spec, name="simulation")
