@@ -18,6 +18,9 @@ A grid file is TOML::
     name = "middle-east"                       # the embedded panel (no other key needed)
 
     [[data]]
+    name = "middle-east-atop"                  # a named real-data panel (walt_bayes.panel.named)
+
+    [[data]]
     path = "panels/global.parquet"             # a panel file (.parquet or .csv)
 
     [sampler]                                  # optional; default: each spec's own settings
@@ -52,6 +55,8 @@ from pathlib import Path
 
 from walt_bayes.errors import SpecError, WaltError
 from walt_bayes.model.simulate import WORLDS
+from walt_bayes.panel.named import describe as describe_named
+from walt_bayes.panel.named import is_named, known_names
 from walt_bayes.spec import DEFAULT_PRIORS, ModelSpec, load_spec, parse_spec
 
 FOLD_GROUPS = ("dyad", "year-block", "none")
@@ -67,7 +72,7 @@ class DataSet:
     """One data set of a grid: the embedded panel, a panel file, or a simulated world."""
 
     name: str
-    kind: str  # "middle-east" | "file" | "simulated"
+    kind: str  # "middle-east" | "named" | "file" | "simulated"
     path: str = ""
     world: str = ""
     states: int = 0
@@ -77,6 +82,8 @@ class DataSet:
     def describe(self) -> str:
         if self.kind == "simulated":
             return f"simulated {self.world} world, {self.states} states × {self.years} years, seed {self.seed}"
+        if self.kind == "named":
+            return describe_named(self.name)
         return "embedded Middle East panel" if self.kind == "middle-east" else self.path
 
 
@@ -295,7 +302,11 @@ def _data_set(d: dict, i: int, base: Path, fail) -> DataSet:
         return DataSet(_checked_name(name, key, fail), "file", path=str(p))
     if d.get("name") == "middle-east":
         return DataSet("middle-east", "middle-east")
-    raise fail(key, 'give path = ..., world = ..., or name = "middle-east"')
+    if isinstance(d.get("name"), str) and is_named(d["name"]):
+        return DataSet(d["name"], "named")  # a cached real-data panel (walt_bayes.panel.named)
+    raise fail(
+        key, f'give path = ..., world = ..., or name = "middle-east" or one of {known_names()}'
+    )
 
 
 def _checked_name(name, key: str, fail) -> str:

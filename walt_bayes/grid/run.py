@@ -126,8 +126,8 @@ def prepare_data(grid: Grid, out: Path) -> dict[str, dict]:
             ref = str(path.resolve())
         elif d.kind == "file":
             ref = d.path
-        else:
-            ref = "middle-east"
+        else:  # the embedded panel or a named real-data panel: load_dataset resolves the name
+            ref = d.name
         dataset = load_dataset(ref)
         resolved[d.name] = {
             "path": ref,

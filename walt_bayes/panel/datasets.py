@@ -1,8 +1,10 @@
 """Resolve a ``--data`` argument to a validated panel: the embedded data or a panel file.
 
-``--data`` is ``middle-east`` (the embedded data), a folder with the embedded
-CSV layout (``states.csv``, ``state_years.csv``, … as in ``data/middle_east/``;
-validated like the bundled files), or a panel file (``.parquet`` or ``.csv``)
+``--data`` is ``middle-east`` (the embedded data), the name of a panel built
+from the real-data sources and cached (:mod:`walt_bayes.panel.named`:
+``middle-east-atop``, ``middle-east-global-embedded``, ``middle-east-atop-any``,
+``global-A-B``), a folder with the embedded CSV layout (``states.csv``,
+``state_years.csv``, … as in ``data/middle_east/``; validated like the bundled files), or a panel file (``.parquet`` or ``.csv``)
 with the columns of :mod:`walt_bayes.panel.columns`.  A panel file is checked
 before any model is built: key columns are whole numbers without gaps, numeric
 columns hold numbers (missing values allowed, infinities not), 0/1 columns hold
@@ -20,7 +22,7 @@ import pandas as pd
 
 from walt_bayes.errors import DataError, describe_rows
 from walt_bayes.model.design import check_panel
-from walt_bayes.panel import columns
+from walt_bayes.panel import columns, named
 from walt_bayes.panel.hashing import panel_sha256
 
 EMBEDDED = "middle-east"
@@ -158,7 +160,11 @@ def _embedded_dir(path: Path) -> bool:
 
 
 def load_dataset(data: str | Path) -> Dataset:
-    """The panel named by ``data``: ``middle-east``, a folder of embedded CSVs, or a panel file.
+    """The panel named by ``data``: ``middle-east``, a named real-data panel, embedded CSVs or a file.
+
+    A named panel (:func:`walt_bayes.panel.named.is_named`) is read from the cache, or
+    built from the sources and cached the first time; a file or folder of that name
+    in the working directory does not shadow it.
 
     Raises
     ------
@@ -170,6 +176,9 @@ def load_dataset(data: str | Path) -> Dataset:
 
         panel = load_middle_east()
         name = EMBEDDED
+    elif named.is_named(str(data)):
+        name = str(data)
+        panel = validate_panel(named.load_named(name), name=name)
     elif Path(data).is_dir():
         path = Path(data)
         if not _embedded_dir(path):
