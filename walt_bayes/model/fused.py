@@ -94,7 +94,12 @@ class FusedLayout:
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 # error_model="numpy": a float division does not branch to a ZeroDivisionError, which
 # would keep LLVM from vectorising any loop that divides.
-_KERNEL = {"cache": True, "fastmath": _FASTMATH, "error_model": "numpy"}
+# No numba on-disk cache: a kernel loaded from it (reassociated in another compile context) gave
+# other last bits of the gradient than a fresh compile, so the first fit after a change (cold
+# cache) and later ones (warm) drew differently from one seed — measured as two logp/gradient
+# digests (0979… cold, dcff… warm).  Compiling in every process costs a few seconds and keeps
+# "same spec, data and seed, same draws" whatever the cache holds (walt_bayes/fit/fresh.py).
+_KERNEL = {"cache": False, "fastmath": _FASTMATH, "error_model": "numpy"}
 _INLINE = dict(_KERNEL, inline="always")
 #: Rows per block of the kernel's row passes (a few arrays of it fit in L1 cache).
 _BLOCK = 1024
