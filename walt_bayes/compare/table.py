@@ -305,7 +305,10 @@ def _assemble(cmp: pd.DataFrame, runs, pointwise, elpds) -> pd.DataFrame:
                 "n_obs": int(e.n_data_points),
                 "scheme": pw.scheme,
                 "rows": run.rows_description,
-                "pareto_k_max": float(np.max(k.values)) if k is not None else np.nan,
+                # nanmax: PSIS gives no k (NaN) for a row whose log-likelihood hardly varies over
+                # the draws (float32-stored values of a near-certain row); such a row has no tail.
+                "pareto_k_max": float(np.nanmax(k.values)) if k is not None and np.isfinite(k.values).any()
+                else np.nan,
                 "n_pareto_k_gt_0.7": int(np.sum(k.values > K_THRESHOLD))
                 if k is not None
                 else np.nan,
