@@ -161,14 +161,7 @@ def load_grid(path: str | Path) -> Grid:
         One line naming the file and the key that is wrong.
     """
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise GridError(f"{path}: no such grid file") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise GridError(f"{path}: cannot read ({err})") from err
-    except tomllib.TOMLDecodeError as err:
-        raise GridError(f"{path}: not valid TOML ({err})") from err
+    raw = read_toml(path, "grid file", GridError)
     base = path.resolve().parent
 
     def fail(key: str, problem: str) -> GridError:
@@ -378,3 +371,16 @@ def content_hash(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[
         :16
     ]
+
+
+def read_toml(path: Path, what: str, error: type[Exception]) -> dict:
+    """The TOML table of the file ``path`` (a ``what``, e.g. "grid file"); a one-line ``error`` when it
+    is missing, unreadable or not TOML."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise error(f"{path}: no such {what}") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"{path}: cannot read ({err})") from err
+    except tomllib.TOMLDecodeError as err:
+        raise error(f"{path}: not valid TOML ({err})") from err

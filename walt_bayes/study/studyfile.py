@@ -45,7 +45,6 @@ file and the key (:class:`StudyError`).
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,18 +315,12 @@ def load_study(path: str | Path) -> Study:
     StudyError
         One line naming the file and the key that is wrong.
     """
+    from walt_bayes.grid.gridfile import read_toml
     from walt_bayes.hypotheses.registry import REGISTRY
     from walt_bayes.spec import OUTCOMES
 
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise StudyError(f"{path}: no such study file") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise StudyError(f"{path}: cannot read ({err})") from err
-    except tomllib.TOMLDecodeError as err:
-        raise StudyError(f"{path}: not valid TOML ({err})") from err
+    raw = read_toml(path, "study file", StudyError)
     p = _Parser(path)
     unknown = sorted(set(raw) - {"study", "data", "sensitivity", "sampler", "folds"})
     if unknown:
