@@ -272,7 +272,7 @@ def test_save_writes_the_cli_run_folder_and_load_round_trips(bot, saved):
 
 
 def test_the_cli_accepts_a_saved_fit(saved, bot):
-    from walt_bayes.check import check_command
+    from walt_bayes.cli.check import check_command
     from walt_bayes.cli.hypotheses import hypotheses_command as hypotheses
 
     app = typer.Typer()
@@ -359,6 +359,46 @@ def test_compare_two_fits_in_memory_and_saved(bot, null, saved, tmp_path):
         wb.compare([bot, null], method="waic")
     with pytest.raises(WaltError, match=r"save .* first"):
         wb.compare([bot, null], method="kfold", jobs=2)
+    with pytest.raises(WaltError, match=r"save .* first"):
+        wb.compare([bot, null], method="kfold", scheduler="serial", out=tmp_path / "cmp")
+
+
+def test_compare_passes_cores_fold_start_and_scheduler_through(tmp_path, monkeypatch):
+    """What `walt-bayes compare --cores --fold-start --scheduler --workers` passes on (no refits)."""
+    import walt_bayes.compare.kfold as kfold
+    import walt_bayes.compare.table as table
+
+    seen = {}
+
+    def prefetch_folds(runs, k, group, settings, cache_dir, fold_seed, **kwargs):
+        seen["prefetch"] = {"runs": runs, "k": k, "settings": settings, "cache_dir": cache_dir,
+                            "fold_seed": fold_seed, **kwargs}
+
+    def compare_runs(runs, **kwargs):
+        seen["compare"] = {"runs": runs, **kwargs}
+        return pd.DataFrame({"variant": ["a", "b"], "run": [str(r) for r in runs]})
+
+    monkeypatch.setattr(kfold, "prefetch_folds", prefetch_folds)
+    monkeypatch.setattr(table, "compare_runs", compare_runs)
+    runs, out = [tmp_path / "a", tmp_path / "b"], tmp_path / "cmp"
+    cmp = wb.compare(runs, method="kfold", folds=3, fold_seed=4, cores=3, fold_start="default",
+                     jobs=2, scheduler="processes", workers=2, out=out, progress=False)
+    assert cmp.method == "kfold" and list(cmp.table["run"]) == [str(r) for r in runs]
+    pre, done = seen["prefetch"], seen["compare"]
+    assert pre["runs"] == runs and pre["cache_dir"] == out / "folds"
+    assert (pre["k"], pre["fold_seed"], pre["scheduler"], pre["workers"]) == (3, 4, "processes", 2)
+    assert (pre["settings"].cores, pre["settings"].start) == (3, "default")
+    assert done["fold_settings"] == pre["settings"] and done["jobs"] == 1  # folds all cached
+    seen.clear()
+    wb.compare(runs, method="loo", cores=1, jobs=2, scheduler="serial", progress=False)
+    assert "prefetch" not in seen and seen["compare"]["jobs"] == 2  # LOO refits nothing
+    assert seen["compare"]["fold_settings"].cores == 1
+    with pytest.raises(WaltError, match=r"scheduler.*'bogus'"):
+        wb.compare(runs, method="kfold", scheduler="bogus", out=out)
+    with pytest.raises(WaltError, match="give out="):
+        wb.compare(runs, method="kfold", scheduler="serial")
+    with pytest.raises(WaltError, match="cores"):
+        wb.compare(runs, cores=0)
 
 
 def test_report_of_an_unsaved_fit_needs_out(bot):

@@ -47,17 +47,12 @@ STAGE_OF = {
     "study": "analyses",  # robustness studies: grids of fits and their evidence tables
     "api": "api",
     "cli": "cli",
-    "check": "cli",  # the `walt-bayes check` command, not yet moved into walt_bayes/cli/
     "__main__": "cli",
 }
 
 #: Imports of a later stage that exist today, (importer, imported) → why.  Remove an entry
 #: when its import goes; add one only with a reason the layering cannot express.
 ALLOWED_BACK_EDGES = {
-    ("walt_bayes.panel.datasets", "walt_bayes.model.design"):
-        "validate_panel checks a panel can become a design (issue 21: move the check to model)",
-    ("walt_bayes.fit.pointwise", "walt_bayes.hypotheses.effects"):
-        "predictive draws reuse the alliance linear predictor (issue 21: move it to model)",
     ("walt_bayes.plotting", "walt_bayes.api"):
         "type-only (TYPE_CHECKING) import of Fit for the annotations of Fit.plot",
 }

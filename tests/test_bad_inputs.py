@@ -71,7 +71,7 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Compl
 #: Modules the zygote imports once before forking the cases.
 PRELOAD = (
     "walt_bayes.cli",
-    "walt_bayes.check",
+    "walt_bayes.cli.check",
     "walt_bayes.fit.run",
     "walt_bayes.fit.fitfile",
     "walt_bayes.panel.embedded",

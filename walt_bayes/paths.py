@@ -89,3 +89,14 @@ def pytensor_cache_flags(flags: str) -> str:
     if "base_compiledir" in flags:
         return flags
     return ",".join(filter(None, [flags, f"base_compiledir={cache_root() / 'pytensor'}"]))
+
+
+def setup_pytensor_cache() -> None:
+    """Keep PyTensor's compile cache out of the working tree: under :func:`cache_root`.
+
+    Sets ``PYTENSOR_FLAGS`` to :func:`pytensor_cache_flags` of its current value, so a
+    ``base_compiledir`` the user chose is kept.  PyTensor reads the variable once, when it
+    is first imported: the API calls this when it is imported, and the commands that compile
+    a model before their work begins.
+    """
+    os.environ["PYTENSOR_FLAGS"] = pytensor_cache_flags(os.environ.get("PYTENSOR_FLAGS", ""))

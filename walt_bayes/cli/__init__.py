@@ -1,7 +1,7 @@
 """The ``walt-bayes`` command line: a thin layer over :mod:`walt_bayes.api` and the analyses.
 
 Each command lives in its own module and parses its options, then calls the API where the API
-does that work (``fit``, ``hypotheses``, ``simulate``, ``summary``, ``report``) and the
+does that work (``fit``, ``hypotheses``, ``simulate``, ``summary``, ``compare``, ``report``) and the
 analysis modules where it does not; this module only puts them together as one Typer app.
 Every user error is one red line on stderr and exit status 2 (``--debug`` shows the
 traceback); outputs are written atomically, so an interrupted command leaves nothing
@@ -17,9 +17,9 @@ from typing import Annotated
 
 import typer
 
-from walt_bayes.check import check_command
 from walt_bayes.cli import _common
 from walt_bayes.cli.calibrate import sbc_command
+from walt_bayes.cli.check import check_command
 from walt_bayes.cli.compare import compare_command
 from walt_bayes.cli.data import data_app
 from walt_bayes.cli.fit import fit_command

@@ -1,4 +1,4 @@
-"""What every command shares: the consoles, the compile-cache setup, and how errors end a run.
+"""What every command shares: the consoles, the output formats, and how errors end a run.
 
 A user error (:class:`~walt_bayes.errors.WaltError`, a bad option) is one red line on stderr and
 exit status 2; ``--debug`` shows the traceback instead.  SIGINT/SIGTERM end a run with 130/143
@@ -18,7 +18,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from walt_bayes.errors import WaltError
-from walt_bayes.paths import pytensor_cache_flags
 
 #: Results (tables, lines the user reads) go to stdout ...
 console = Console()
@@ -34,14 +33,6 @@ class Fmt(StrEnum):
     json = "json"
     markdown = "markdown"
     latex = "latex"
-
-
-def setup_caches() -> None:
-    """Keep PyTensor's compile cache out of the working tree (under :func:`walt_bayes.paths.cache_root`).
-
-    Called by the commands that compile a model, before anything imports PyTensor.
-    """
-    os.environ["PYTENSOR_FLAGS"] = pytensor_cache_flags(os.environ.get("PYTENSOR_FLAGS", ""))
 
 
 def wide_console(base: Console, width: int) -> Console:

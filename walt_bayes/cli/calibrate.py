@@ -14,44 +14,49 @@ from typing import Annotated
 
 import typer
 
-from walt_bayes.cli._common import console, setup_caches
+from walt_bayes.cli._common import console
 from walt_bayes.grid.executor import SCHEDULER_HELP
+from walt_bayes.paths import setup_pytensor_cache
+
+Spec = Annotated[
+    str, typer.Argument(help="Model spec TOML, or a variant name (e.g. balance_of_threat).")
+]
+Reps = Annotated[int, typer.Option(min=2, help="Replications (prior draw, simulated outcomes, fit).")]
+States = Annotated[int, typer.Option(min=4, help="States of the simulated system.")]
+Years = Annotated[int, typer.Option(min=1, help="Years of the simulated system.")]
+Chains = Annotated[int, typer.Option(min=1, help="Chains per replication.")]
+Draws = Annotated[int, typer.Option(min=1, help="Draws per chain per replication.")]
+Tune = Annotated[int, typer.Option(min=1, help="Tuning steps per chain per replication.")]
+Ranks = Annotated[int, typer.Option(min=1, help="L: thinned posterior draws each rank is taken among.")]
+Seed = Annotated[int, typer.Option(min=0, help="Integer seed of the whole run.")]
+FitSpec = Annotated[
+    str | None,
+    typer.Option(help="Fit with this spec instead (a deliberate mis-specification check)."),
+]
+Scheduler = Annotated[str, typer.Option(help=SCHEDULER_HELP)]
+Workers = Annotated[int | None, typer.Option(min=1, help="Worker processes of the local cluster.")]
+Out = Annotated[
+    Path | None, typer.Option(help="Output directory (default runs/sbc-<spec>-r<N>-s<seed>).")
+]
 
 
 def sbc_command(
-    spec: Annotated[
-        str, typer.Argument(help="Model spec TOML, or a variant name (e.g. balance_of_threat).")
-    ],
-    reps: Annotated[
-        int, typer.Option(min=2, help="Replications (prior draw, simulated outcomes, fit).")
-    ] = 20,
-    states: Annotated[int, typer.Option(min=4, help="States of the simulated system.")] = 10,
-    years: Annotated[int, typer.Option(min=1, help="Years of the simulated system.")] = 8,
-    chains: Annotated[int, typer.Option(min=1, help="Chains per replication.")] = 2,
-    draws: Annotated[int, typer.Option(min=1, help="Draws per chain per replication.")] = 300,
-    tune: Annotated[int, typer.Option(min=1, help="Tuning steps per chain per replication.")] = 400,
-    ranks: Annotated[
-        int, typer.Option(min=1, help="L: thinned posterior draws each rank is taken among.")
-    ] = 99,
-    seed: Annotated[int, typer.Option(min=0, help="Integer seed of the whole run.")] = 0,
-    fit_spec: Annotated[
-        str | None,
-        typer.Option(help="Fit with this spec instead (a deliberate mis-specification check)."),
-    ] = None,
-    scheduler: Annotated[str, typer.Option(help=SCHEDULER_HELP)] = "processes",
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes of the local cluster.")
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Output directory (default runs/sbc-<spec>-r<N>-s<seed>).")
-    ] = None,
+    spec: Spec,
+    reps: Reps = 20,
+    states: States = 10,
+    years: Years = 8,
+    chains: Chains = 2,
+    draws: Draws = 300,
+    tune: Tune = 400,
+    ranks: Ranks = 99,
+    seed: Seed = 0,
+    fit_spec: FitSpec = None,
+    scheduler: Scheduler = "processes",
+    workers: Workers = None,
+    out: Out = None,
 ) -> None:
     """Simulation-based calibration (Talts et al. 2018): ranks of true values, uniformity tests, plots."""
-    setup_caches()
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-
+    setup_pytensor_cache()
     from walt_bayes.calibrate.sbc import SBCSettings, run_sbc
     from walt_bayes.grid.executor import parse_scheduler
     from walt_bayes.spec import load_spec
@@ -84,6 +89,20 @@ def sbc_command(
         fit_spec=fit_spec,
         console=console,
     )
+    _print_uniformity(result)
+    console.print(
+        f"wall time {time.perf_counter() - t0:.1f} s; ranks [bold]{out / 'ranks.csv'}[/], tests "
+        f"[bold]{out / 'uniformity.csv'}[/], plots [bold]{out / 'sbc_ranks.png'}[/] and [bold]{out / 'sbc_ecdf.png'}[/]"
+    )
+
+
+def _print_uniformity(result) -> None:
+    """The rank-uniformity tests per parameter, their threshold, the notes and a warning for
+    every parameter whose ranks are not uniform."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title="Rank uniformity per parameter", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("parameter", "mean rank", "χ²", "df", "p χ²", "p ECDF", "uniform"):
         table.add_column(col, justify="left" if col == "parameter" else "right")
@@ -110,7 +129,3 @@ def sbc_command(
         console.print(
             f"[bold red]WARNING:[/] non-uniform ranks for {escape(', '.join(bad['parameter']))}"
         )
-    console.print(
-        f"wall time {time.perf_counter() - t0:.1f} s; ranks [bold]{out / 'ranks.csv'}[/], tests "
-        f"[bold]{out / 'uniformity.csv'}[/], plots [bold]{out / 'sbc_ranks.png'}[/] and [bold]{out / 'sbc_ecdf.png'}[/]"
-    )

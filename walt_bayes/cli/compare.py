@@ -4,9 +4,8 @@
 [--group dyad|year-block|none] [--scheduler serial|processes|tcp://HOST:PORT] [--out DIR]
 [--format table|latex]``
 
-Not through :func:`walt_bayes.api.compare`, which has no equivalent of ``--cores``,
-``--fold-start``, ``--scheduler``/``--workers`` or of printing progress to a given console
-(stderr under ``--format latex``): the command calls :func:`walt_bayes.compare.table.compare_runs`.
+Parses the options, then calls :func:`walt_bayes.api.compare` (progress on stderr under
+``--format latex``) and prints the ranked table, its notes and warnings.
 """
 
 from __future__ import annotations
@@ -20,7 +19,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from walt_bayes.cli._common import console, err_console, setup_caches
+from walt_bayes.cli._common import console, err_console
+from walt_bayes.paths import setup_pytensor_cache
 
 
 class Method(StrEnum):
@@ -44,81 +44,85 @@ class Group(StrEnum):
     none = "none"
 
 
+RunDirs = Annotated[
+    list[Path], typer.Argument(help="Two or more run directories (or fit.nc files).")
+]
+MethodOption = Annotated[
+    Method, typer.Option(help="loo: PSIS-LOO, no refits; kfold: refit per fold.")
+]
+Folds = Annotated[int, typer.Option(min=2, help="Folds (kfold) or year blocks (year-block).")]
+GroupOption = Annotated[
+    Group,
+    typer.Option(help="kfold grouping: whole dyads, leave-future-out year blocks, or none."),
+]
+Out = Annotated[
+    Path | None,
+    typer.Option(help="Output directory (default runs/compare-<method>[-<group>-k<K>])."),
+]
+FoldChains = Annotated[int, typer.Option(min=1, help="Chains per fold refit.")]
+FoldDraws = Annotated[int, typer.Option(min=10, help="Draws per chain per fold refit.")]
+FoldTune = Annotated[int, typer.Option(min=10, help="Tuning steps per chain per fold refit.")]
+FoldStartOption = Annotated[
+    FoldStart,
+    typer.Option(help="Where each refit's chains start (nutpie): a draw of the fit itself, or "
+                 "nutpie's default (jittered support point; a slower warm-up)."),
+]
+FoldSeed = Annotated[int, typer.Option(help="Seed of the assignment of dyads to folds.")]
+Cores = Annotated[int | None, typer.Option(min=1, help="Parallel chains per refit (default: all).")]
+Jobs = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Folds refitted at once in worker processes (kfold; default: one per core).",
+    ),
+]
+Reference = Annotated[
+    str | None,
+    typer.Option(help="Variant to take elpd differences against (default: the best)."),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        help="Run the kfold refits as Dask tasks: serial, processes (a local cluster) or "
+        "tcp://HOST:PORT (replaces --jobs; same numbers)."
+    ),
+]
+Workers = Annotated[int | None, typer.Option(min=1, help="Worker processes of --scheduler processes.")]
+FormatOption = Annotated[
+    Format,
+    typer.Option(
+        "--format",
+        help="table, or latex: a booktabs table on stdout (progress and notes on stderr).",
+    ),
+]
+
+
 def compare_command(
-    run_dirs: Annotated[
-        list[Path], typer.Argument(help="Two or more run directories (or fit.nc files).")
-    ],
-    method: Annotated[
-        Method, typer.Option(help="loo: PSIS-LOO, no refits; kfold: refit per fold.")
-    ] = Method.loo,
-    folds: Annotated[
-        int, typer.Option(min=2, help="Folds (kfold) or year blocks (year-block).")
-    ] = 5,
-    group: Annotated[
-        Group,
-        typer.Option(help="kfold grouping: whole dyads, leave-future-out year blocks, or none."),
-    ] = Group.dyad,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Output directory (default runs/compare-<method>[-<group>-k<K>])."),
-    ] = None,
-    fold_chains: Annotated[int, typer.Option(min=1, help="Chains per fold refit.")] = 2,
-    fold_draws: Annotated[int, typer.Option(min=10, help="Draws per chain per fold refit.")] = 300,
-    fold_tune: Annotated[
-        int, typer.Option(min=10, help="Tuning steps per chain per fold refit.")
-    ] = 300,
-    fold_start: Annotated[
-        FoldStart,
-        typer.Option(help="Where each refit's chains start (nutpie): a draw of the fit itself, or "
-                     "nutpie's default (jittered support point; a slower warm-up)."),
-    ] = FoldStart.posterior,
-    fold_seed: Annotated[int, typer.Option(help="Seed of the assignment of dyads to folds.")] = 0,
-    cores: Annotated[
-        int | None, typer.Option(min=1, help="Parallel chains per refit (default: all).")
-    ] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            help="Folds refitted at once in worker processes (kfold; default: one per core).",
-        ),
-    ] = None,
-    reference: Annotated[
-        str | None,
-        typer.Option(help="Variant to take elpd differences against (default: the best)."),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            help="Run the kfold refits as Dask tasks: serial, processes (a local cluster) or "
-            "tcp://HOST:PORT (replaces --jobs; same numbers)."
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes of --scheduler processes.")
-    ] = None,
-    format: Annotated[
-        Format,
-        typer.Option(
-            "--format",
-            help="table, or latex: a booktabs table on stdout (progress and notes on stderr).",
-        ),
-    ] = Format.table,
+    run_dirs: RunDirs,
+    method: MethodOption = Method.loo,
+    folds: Folds = 5,
+    group: GroupOption = Group.dyad,
+    out: Out = None,
+    fold_chains: FoldChains = 2,
+    fold_draws: FoldDraws = 300,
+    fold_tune: FoldTune = 300,
+    fold_start: FoldStartOption = FoldStart.posterior,
+    fold_seed: FoldSeed = 0,
+    cores: Cores = None,
+    jobs: Jobs = None,
+    reference: Reference = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
+    format: FormatOption = Format.table,
 ) -> None:
     """Rank theory variants by out-of-sample prediction of alliances (elpd, SE, weights)."""
-    setup_caches()
+    setup_pytensor_cache()
     con = err_console if format is Format.latex else console  # stdout carries the LaTeX alone
-    from rich import box
-    from rich.table import Table
-
-    from walt_bayes.compare.kfold import FoldSettings
-    from walt_bayes.compare.table import compare_runs
+    from walt_bayes import api
 
     if out is None:
         suffix = "" if method is Method.loo else f"-{group.value}-k{folds}"
         out = Path("runs") / f"compare-{method.value}{suffix}"
-    settings = FoldSettings(chains=fold_chains, draws=fold_draws, tune=fold_tune, cores=cores,
-                            start=fold_start.value)
     if method is Method.kfold:
         con.print(
             f"[bold]walt-bayes compare[/]: {len(run_dirs)} fits, {folds} folds ({group.value}); "
@@ -126,42 +130,56 @@ def compare_command(
             f"cached in {out / 'folds'}"
         )
     if jobs is None:
-        from walt_bayes.grid.executor import available_cores
-
-        # Compilation is single-threaded: folds side by side use both cores where one fold cannot.
-        jobs = available_cores() if method is Method.kfold else 1
+        jobs = _default_jobs(method)
     t0 = time.perf_counter()
-    if scheduler is not None:
-        from walt_bayes.grid.executor import parse_scheduler
-
-        scheduler = parse_scheduler(scheduler)
-        if method is Method.kfold:
-            from walt_bayes.compare.kfold import prefetch_folds
-
-            prefetch_folds(
-                run_dirs, folds, group.value, settings, out / "folds", fold_seed,
-                scheduler=scheduler, workers=workers, console=con,
-            )
-            jobs = 1  # every fold is now cached: the pass below only reads them
-        else:
-            con.print("[dim]note: --scheduler only applies to --method kfold (LOO refits nothing)[/]")
-    table = compare_runs(
-        run_dirs,
-        method=method.value,
-        folds=folds,
-        group=group.value,
-        out=out,
-        fold_settings=settings,
-        fold_seed=fold_seed,
-        reference=reference,
-        jobs=jobs,
-        console=con,
-    )
+    scheduler = _checked_scheduler(scheduler, method, con)
+    table = api.compare(
+        run_dirs, method.value, folds=folds, group=group.value, reference=reference, out=out,
+        fold_chains=fold_chains, fold_draws=fold_draws, fold_tune=fold_tune,
+        fold_start=fold_start.value, fold_seed=fold_seed, cores=cores, jobs=jobs,
+        scheduler=scheduler, workers=workers, console=con,
+    ).table
     wall = time.perf_counter() - t0
     if format is Format.latex:
         from walt_bayes.report.latex import compare_latex
 
         print(compare_latex(table), end="")
+    else:
+        con.print(_ranked_table(table, method))
+    _print_notes(table, con)
+    con.print(
+        f"wall time {wall:.1f} s; table [bold]{out / 'compare.csv'}[/], "
+        f"plot [bold]{out / 'compare.png'}[/]"
+    )
+
+
+def _default_jobs(method: Method) -> int:
+    """Folds refitted at once when ``--jobs`` is not given: one per core for k-fold."""
+    if method is not Method.kfold:
+        return 1
+    from walt_bayes.grid.executor import available_cores
+
+    # Compilation is single-threaded: folds side by side use both cores where one fold cannot.
+    return available_cores()
+
+
+def _checked_scheduler(scheduler: str | None, method: Method, con) -> str | None:
+    """``--scheduler`` checked, with a note when it does nothing (LOO refits nothing)."""
+    if scheduler is None:
+        return None
+    from walt_bayes.grid.executor import parse_scheduler
+
+    scheduler = parse_scheduler(scheduler)  # named as the option the user typed
+    if method is not Method.kfold:
+        con.print("[dim]note: --scheduler only applies to --method kfold (LOO refits nothing)[/]")
+    return scheduler
+
+
+def _ranked_table(table, method: Method):
+    """The ranked variants as a Rich table, with the diagnostics of the method's scheme."""
+    from rich import box
+    from rich.table import Table
+
     view = Table(
         title=f"Theory variants ranked by elpd ({table['n_obs'].iloc[0]:,} alliance dyad-years) — "
         f"{table['scheme'].iloc[0]}",
@@ -178,8 +196,11 @@ def compare_command(
         view.add_column(header, justify="left" if c == "variant" else "right", no_wrap=True)
     for _, r in table.iterrows():
         view.add_row(*(_cell(r[c], c) for c in headers))
-    if format is Format.table:
-        con.print(view)
+    return view
+
+
+def _print_notes(table, con) -> None:
+    """Each variant's scheme where they differ, then the table's notes and warnings."""
     schemes = dict.fromkeys(f"{r['variant']}: {r['scheme']}" for _, r in table.iterrows())
     if len({s.split(": ", 1)[1] for s in schemes}) > 1:
         for s in schemes:
@@ -188,13 +209,10 @@ def compare_command(
         con.print(f"[dim]note: {escape(note)}[/]")
     for warning in table.attrs.get("warnings", []):
         con.print(f"[bold red]WARNING:[/] {escape(warning)}")
-    con.print(
-        f"wall time {wall:.1f} s; table [bold]{out / 'compare.csv'}[/], "
-        f"plot [bold]{out / 'compare.png'}[/]"
-    )
 
 
 def _cell(value, column: str) -> str:
+    """One number of the ranked table as printed (— where it is missing)."""
     if isinstance(value, float) and math.isnan(value):
         return "—"
     if column in ("variant", "n_pareto_k_gt_0.7", "fold_divergences"):

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from walt_bayes.cli._common import console, setup_caches
+from walt_bayes.cli._common import console
 from walt_bayes.cli._fit_output import (
     print_convergence,
     print_network_checks,
@@ -24,6 +24,7 @@ from walt_bayes.cli._fit_output import (
     print_summary,
 )
 from walt_bayes.errors import WaltError
+from walt_bayes.paths import setup_pytensor_cache
 
 
 def fit_command(
@@ -52,7 +53,7 @@ def fit_command(
     ] = "auto",
 ) -> None:
     """Fit a theory variant to a panel and write runs/<variant>-<data>-<time>/fit.nc."""
-    setup_caches()
+    setup_pytensor_cache()
     from walt_bayes import api
     from walt_bayes.atomic import atomic_dir
     from walt_bayes.fit.fitfile import save_fit

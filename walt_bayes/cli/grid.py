@@ -15,8 +15,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from walt_bayes.cli._common import console, setup_caches
+from walt_bayes.cli._common import console
 from walt_bayes.grid.executor import SCHEDULER_HELP
+from walt_bayes.paths import setup_pytensor_cache
 
 
 def grid_command(
@@ -37,7 +38,7 @@ def grid_command(
     Re-running skips finished cells; a failed cell is reported with its error and the others go on
     (exit status 1 when any cell failed).
     """
-    setup_caches()
+    setup_pytensor_cache()
     from rich import box
     from rich.table import Table
 

@@ -18,22 +18,27 @@ from rich.table import Table
 from walt_bayes.cli._common import Fmt, console, err_console, wide_console
 from walt_bayes.errors import WaltError
 
+RunDir = Annotated[Path, typer.Argument(help="A run directory (or its fit.nc).")]
+FormatOption = Annotated[Fmt, typer.Option("--format", help="Output format.")]
+Rope = Annotated[
+    str, typer.Option(help="ROPE as odds ratios per SD, LOW,HIGH (default 0.9,1.1).")
+]
+Prob = Annotated[float, typer.Option(min=0.5, max=0.999, help="Posterior probability needed.")]
+AllowUnconverged = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unconverged",
+        help="For a fit that failed its convergence checks, show the verdicts as computed under a "
+        "warning banner and exit 0 (default: mark them unreliable and exit 1).",
+    ),
+]
 
 def hypotheses_command(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory (or its fit.nc).")],
-    format: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
-    rope: Annotated[
-        str, typer.Option(help="ROPE as odds ratios per SD, LOW,HIGH (default 0.9,1.1).")
-    ] = "0.9,1.1",
-    prob: Annotated[float, typer.Option(min=0.5, max=0.999, help="Posterior probability needed.")] = 0.95,
-    allow_unconverged: Annotated[
-        bool,
-        typer.Option(
-            "--allow-unconverged",
-            help="For a fit that failed its convergence checks, show the verdicts as computed under a "
-            "warning banner and exit 0 (default: mark them unreliable and exit 1).",
-        ),
-    ] = False,
+    run_dir: RunDir,
+    format: FormatOption = Fmt.table,
+    rope: Rope = "0.9,1.1",
+    prob: Prob = 0.95,
+    allow_unconverged: AllowUnconverged = False,
 ) -> None:
     """Verdicts on Walt's hypotheses from a fit (supported, contradicted, …).
 
@@ -49,94 +54,132 @@ def hypotheses_command(
     """
     from walt_bayes import api
     from walt_bayes.atomic import atomic_path
-    from walt_bayes.hypotheses.table import (
-        fmt,
-        fmt_fixed,
-        format_row,
-        markdown,
-        row_numbers,
-        table_records,
-    )
-    from walt_bayes.hypotheses.verdicts import UNRELIABLE, Thresholds, rope_from_odds_ratio
+    from walt_bayes.hypotheses.verdicts import Thresholds
 
-    # Parsed and checked here, so that a bad ROPE is named as the option the user typed.
-    try:
-        low, high = (float(v) for v in rope.split(","))
-        rope_bounds = rope_from_odds_ratio(low, high)
-    except ValueError as err:
-        raise WaltError(f"--rope: expected two odds ratios LOW,HIGH with 0 < LOW < 1 < HIGH ({err})") from err
+    low, high, rope_bounds = _parse_rope(rope)
     thresholds = Thresholds(prob=prob, rope=rope_bounds)  # for the LaTeX caption
     fitted = api.load(run_dir)
-    tree = fitted.tree
     evidence = fitted.hypotheses(rope=(low, high), prob=prob, allow_unconverged=allow_unconverged)
     table = evidence.table
     banner = evidence.banner  # '' for a converged fit
     folder = run_dir if run_dir.is_dir() else run_dir.parent
     with atomic_path(folder / "hypotheses.csv") as tmp:
         table.to_csv(tmp, index=False)
-
-    def finish() -> None:
-        """Exit 1 after the output when the fit failed its checks (unless --allow-unconverged)."""
-        if banner and not allow_unconverged:
-            err_console.print(
-                f"[bold red]error:[/] {escape(banner)} — refit with more draws/tuning, or pass "
-                "--allow-unconverged to see the verdicts as computed",
-                highlight=False, soft_wrap=True,
-            )
-            raise typer.Exit(1)
-
     if format in (Fmt.json, Fmt.csv, Fmt.latex):
-        if banner and allow_unconverged:  # stdout stays machine-readable
-            err_console.print(f"[bold red]WARNING — {escape(banner)}[/]", highlight=False, soft_wrap=True)
-        if format is Fmt.json:
-            print(json.dumps(table_records(table), indent=2))
-        elif format is Fmt.latex:  # booktabs tables; the caption names variant, data and thresholds
-            from walt_bayes.report.latex import evidence_latex
-
-            print(evidence_latex(table, variant=str(tree.attrs.get("spec_name")),
-                                 data=str(tree.attrs.get("data_name")), thresholds=thresholds), end="")
+        _print_machine_readable(format, table, fitted.tree, thresholds, banner, allow_unconverged)
+    else:
+        attrs = fitted.tree.attrs
+        title = f"Evidence for Walt's hypotheses — {attrs.get('spec_name')} on {attrs.get('data_name')}"
+        if format is Fmt.markdown:
+            _print_markdown(table, evidence.pairs, title, banner)
         else:
-            print(table.to_csv(index=False), end="")
-        finish()
-        return
-    pairs = evidence.pairs
-    title = f"Evidence for Walt's hypotheses — {tree.attrs.get('spec_name')} on {tree.attrs.get('data_name')}"
+            _print_tables(table, evidence.pairs, title, banner, allow_unconverged)
+    _finish(banner, allow_unconverged)
 
-    def described(r) -> str:
-        head = f"↳ {r['quantity']}" if r["part_of"] else r["statement"]
-        # An unreliable row's reason (the failing checks) is the banner's: not repeated on every row.
-        reason = "no verdict: the fit failed its convergence checks" if r["verdict"] == UNRELIABLE else r["reason"]
-        extra = [reason or "", r["note"], f"compare: {r['comparison']}" if (
-            r["comparison"] and r["family"] != "VARIANT") else ""]
-        return " — ".join([head, *[e for e in extra if e]])
 
-    if format is Fmt.markdown:
-        # A row's mean and HDI bounds share one fixed-point format (format_row), no exponents.
-        shown = [format_row([r["mean"], r["hdi_low"], r["hdi_high"]]) for _, r in table.iterrows()]
-        md = table.assign(
-            **{"predicts": table["direction"],
-               "mean": [m for m, _, _ in shown], "hdi_low": [lo for _, lo, _ in shown],
-               "hdi_high": [hi for _, _, hi in shown],
-               "p_direction": table["p_direction"].map(lambda x: fmt(x, 3)),
-               "bayes_factor": table["bayes_factor"].map(lambda x: fmt(x, 2)),
-               "statement / quantity / reason": table.apply(described, axis=1)}
+def _parse_rope(rope: str) -> tuple[float, float, tuple[float, float]]:
+    """``--rope LOW,HIGH`` as odds ratios and as the ROPE's bounds.
+
+    Parsed here, not by the API, so that a bad ROPE is named as the option the user typed.
+    """
+    from walt_bayes.hypotheses.verdicts import rope_from_odds_ratio
+
+    try:
+        low, high = (float(v) for v in rope.split(","))
+        return low, high, rope_from_odds_ratio(low, high)
+    except ValueError as err:
+        raise WaltError(f"--rope: expected two odds ratios LOW,HIGH with 0 < LOW < 1 < HIGH ({err})") from err
+
+
+def _finish(banner: str, allow_unconverged: bool) -> None:
+    """Exit 1 after the output when the fit failed its checks (unless --allow-unconverged)."""
+    if banner and not allow_unconverged:
+        err_console.print(
+            f"[bold red]error:[/] {escape(banner)} — refit with more draws/tuning, or pass "
+            "--allow-unconverged to see the verdicts as computed",
+            highlight=False, soft_wrap=True,
         )
-        cols = ["id", "verdict", "predicts", "mean", "hdi_low", "hdi_high", "p_direction", "bayes_factor",
-                "statement / quantity / reason"]
-        print(f"## {title}\n")
-        if banner:
-            print(f"> **WARNING** — {banner}\n")
-        print(markdown(md[cols]))
-        if not pairs.empty:
-            print("\n### Balancing vs bandwagoning, side by side\n")
-            print(markdown(pairs))
-        print()
-        for note in table.attrs.get("notes", []):
-            print(f"- {note}")
-        if banner:
-            print(f"- WARNING — {banner}")
-        finish()
-        return
+        raise typer.Exit(1)
+
+
+def _print_machine_readable(format: Fmt, table, tree, thresholds, banner: str, allow_unconverged: bool) -> None:
+    """JSON, CSV or LaTeX on stdout; a warning banner goes to stderr."""
+    from walt_bayes.hypotheses.table import table_records
+
+    if banner and allow_unconverged:  # stdout stays machine-readable
+        err_console.print(f"[bold red]WARNING — {escape(banner)}[/]", highlight=False, soft_wrap=True)
+    if format is Fmt.json:
+        print(json.dumps(table_records(table), indent=2))
+    elif format is Fmt.latex:  # booktabs tables; the caption names variant, data and thresholds
+        from walt_bayes.report.latex import evidence_latex
+
+        print(evidence_latex(table, variant=str(tree.attrs.get("spec_name")),
+                             data=str(tree.attrs.get("data_name")), thresholds=thresholds), end="")
+    else:
+        print(table.to_csv(index=False), end="")
+
+
+def _described(r) -> str:
+    """A row's statement (or, for a part, its quantity), reason, note and comparison."""
+    from walt_bayes.hypotheses.verdicts import UNRELIABLE
+
+    head = f"↳ {r['quantity']}" if r["part_of"] else r["statement"]
+    # An unreliable row's reason (the failing checks) is the banner's: not repeated on every row.
+    reason = "no verdict: the fit failed its convergence checks" if r["verdict"] == UNRELIABLE else r["reason"]
+    extra = [reason or "", r["note"], f"compare: {r['comparison']}" if (
+        r["comparison"] and r["family"] != "VARIANT") else ""]
+    return " — ".join([head, *[e for e in extra if e]])
+
+
+def _print_markdown(table, pairs, title: str, banner: str) -> None:
+    """The evidence table, the pairs and the notes as Markdown on stdout."""
+    from walt_bayes.hypotheses.table import fmt, format_row, markdown
+
+    # A row's mean and HDI bounds share one fixed-point format (format_row), no exponents.
+    shown = [format_row([r["mean"], r["hdi_low"], r["hdi_high"]]) for _, r in table.iterrows()]
+    md = table.assign(
+        **{"predicts": table["direction"],
+           "mean": [m for m, _, _ in shown], "hdi_low": [lo for _, lo, _ in shown],
+           "hdi_high": [hi for _, _, hi in shown],
+           "p_direction": table["p_direction"].map(lambda x: fmt(x, 3)),
+           "bayes_factor": table["bayes_factor"].map(lambda x: fmt(x, 2)),
+           "statement / quantity / reason": table.apply(_described, axis=1)}
+    )
+    cols = ["id", "verdict", "predicts", "mean", "hdi_low", "hdi_high", "p_direction", "bayes_factor",
+            "statement / quantity / reason"]
+    print(f"## {title}\n")
+    if banner:
+        print(f"> **WARNING** — {banner}\n")
+    print(markdown(md[cols]))
+    if not pairs.empty:
+        print("\n### Balancing vs bandwagoning, side by side\n")
+        print(markdown(pairs))
+    print()
+    for note in table.attrs.get("notes", []):
+        print(f"- {note}")
+    if banner:
+        print(f"- WARNING — {banner}")
+
+
+def _print_tables(table, pairs, title: str, banner: str, allow_unconverged: bool) -> None:
+    """The evidence table and the pairs as Rich tables, the notes dimmed underneath."""
+    wide = wide_console(console, 150)
+    if banner and allow_unconverged:
+        wide.print(f"[bold red]WARNING — {escape(banner)}[/]", soft_wrap=True)
+    wide.print(_evidence_view(table, title))
+    if not pairs.empty:
+        wide.print(_pairs_view(pairs))
+    for note in table.attrs.get("notes", []):
+        console.print(f"[dim]{escape(note)}[/]")
+    if banner and allow_unconverged:
+        console.print(f"[bold red]WARNING — {escape(banner)}[/]", soft_wrap=True)
+
+
+def _evidence_view(table, title: str) -> Table:
+    """One row per hypothesis (and part): verdict in colour, mean, HDI, P(dir), BF10, reason."""
+    from walt_bayes.hypotheses.table import fmt, row_numbers
+    from walt_bayes.hypotheses.verdicts import UNRELIABLE
+
     out = Table(title=title)
     for col in ("id", "verdict", "pred.", "mean", "94% HDI", "P(dir)", "BF10"):
         out.add_column(col, no_wrap=True)
@@ -147,21 +190,18 @@ def hypotheses_command(
         verdict = f"[{colours.get(r['verdict'], 'white')}]{r['verdict']}[/]"
         out.add_row(
             r["id"], verdict, r["direction"], mean, hdi, fmt(r["p_direction"], 3),
-            fmt(r["bayes_factor"], 2), escape(described(r)),
+            fmt(r["bayes_factor"], 2), escape(_described(r)),
         )
-    wide = wide_console(console, 150)
-    if banner and allow_unconverged:
-        wide.print(f"[bold red]WARNING — {escape(banner)}[/]", soft_wrap=True)
-    wide.print(out)
-    if not pairs.empty:
-        side = Table(title="Balancing vs bandwagoning, side by side")
-        for col in pairs.columns:
-            side.add_column(col)
-        for _, r in pairs.iterrows():
-            side.add_row(*[fmt_fixed(v) if isinstance(v, float) else escape(str(v)) for v in r.tolist()])
-        wide.print(side)
-    for note in table.attrs.get("notes", []):
-        console.print(f"[dim]{escape(note)}[/]")
-    if banner and allow_unconverged:
-        console.print(f"[bold red]WARNING — {escape(banner)}[/]", soft_wrap=True)
-    finish()
+    return out
+
+
+def _pairs_view(pairs) -> Table:
+    """Balancing and bandwagoning hypotheses side by side."""
+    from walt_bayes.hypotheses.table import fmt_fixed
+
+    side = Table(title="Balancing vs bandwagoning, side by side")
+    for col in pairs.columns:
+        side.add_column(col)
+    for _, r in pairs.iterrows():
+        side.add_row(*[fmt_fixed(v) if isinstance(v, float) else escape(str(v)) for v in r.tolist()])
+    return side

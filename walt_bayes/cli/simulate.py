@@ -12,8 +12,9 @@ from typing import Annotated
 
 import typer
 
-from walt_bayes.cli._common import console, setup_caches
+from walt_bayes.cli._common import console
 from walt_bayes.errors import WaltError
+from walt_bayes.paths import setup_pytensor_cache
 
 
 def simulate_command(
@@ -36,7 +37,7 @@ def simulate_command(
 ) -> None:
     """Simulate a panel with known truth: from the generative model with known parameters, or from a
     world the model did not generate (true directions of BAL-1, BW-1 and COND-1 in the truth file)."""
-    setup_caches()
+    setup_pytensor_cache()
     from walt_bayes import api
     from walt_bayes.atomic import atomic_path
 

@@ -14,8 +14,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from walt_bayes.cli._common import console, setup_caches
+from walt_bayes.cli._common import console
 from walt_bayes.grid.executor import SCHEDULER_HELP
+from walt_bayes.paths import setup_pytensor_cache
 
 
 def study_command(
@@ -34,7 +35,7 @@ def study_command(
     Re-running with the same --out resumes; a failed cell is reported and the others go on
     (exit status 1 when any cell failed).
     """
-    setup_caches()
+    setup_pytensor_cache()
     from walt_bayes.grid.executor import parse_scheduler
     from walt_bayes.study.run import default_out, run_study
 

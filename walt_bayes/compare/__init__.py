@@ -2,8 +2,8 @@
 
 Flow: open the fits lazily and check they share their data (:mod:`.runs`) →
 pointwise elpd by chunked PSIS-LOO (:mod:`.loo`) or by refitting per fold
-(:mod:`.kfold`) → ranked table with ``az.compare`` (:mod:`.table`) → plot
-(:mod:`.plot`) → the ``walt-bayes compare`` command (:mod:`.cli`).
+(:mod:`.folds`, :mod:`.kfold`) → ranked table with ``az.compare`` (:mod:`.table`) → plot
+(:mod:`.plot`); the ``walt-bayes compare`` command is :mod:`walt_bayes.cli.compare`.
 """
 
 from __future__ import annotations

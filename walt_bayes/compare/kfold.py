@@ -35,202 +35,42 @@ dyad-years as the status variants (:mod:`walt_bayes.compare.runs`): a held-out
 dyad-year whose dyad was not allied the year before is scored by the refit's
 block 2, one continuing an alliance by the refit's block 3 (the spell-year of
 the year before), and the refit is fitted without the held-out rows of either
-block (:func:`training_design`).
+block (:func:`walt_bayes.compare.folds.training_design`).  Which rows each fold holds out,
+the designs of its refit and the refits' settings are :mod:`walt_bayes.compare.folds`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
 import numpy as np
-import pandas as pd
 import pymc as pm
 import xarray as xr
 
 from walt_bayes.atomic import atomic_path
+from walt_bayes.compare.folds import (
+    GROUPS,
+    FoldSettings,
+    _dyad_labels,
+    assign_folds,
+    blocks_sha,
+    fold_seed_for,
+    restrict_to_years_before,
+    rows_sha,
+    scheme_description,
+    training_design,
+)
 from walt_bayes.compare.loo import Pointwise, joined_log_likelihood
 from walt_bayes.compare.runs import END_NAME, VAR_NAME, Run
 from walt_bayes.errors import WaltError
 from walt_bayes.fit.compiled import sample_fused
-from walt_bayes.fit.run import sample_posterior
+from walt_bayes.fit.run import QUICK_COMPILE, sample_posterior
 from walt_bayes.model.build import build_model
 from walt_bayes.model.design import Design
-from walt_bayes.spec import ADAPTATIONS
-
-GROUPS = ("dyad", "year-block", "none")
-#: Compile mode for scoring held-out rows (a few hundred draws: compiling C costs more).
-QUICK_COMPILE = {"mode": "FAST_COMPILE"}
-
-
-@dataclass(frozen=True)
-class FoldSettings:
-    """Sampler settings for the refits (smaller than a full fit; stored with every result)."""
-
-    chains: int = 2
-    draws: int = 300
-    tune: int = 300
-    cores: int | None = None
-    sampler: str | None = None  # default: the fit's spec
-    target_accept: float | None = None  # default: the fit's spec
-    #: nutpie's mass-matrix adaptation; None: the fit's, except that a fit's "low_rank" becomes
-    #: "draw_diag" unless the fit has a duration block.  Folds warm up for a few hundred steps,
-    #: too few for low-rank updates on the status variants: an embedded null fold (2 × 300 + 300,
-    #: one core) took 34.9 s, 169 leapfrog steps per draw and 121 divergences with low_rank,
-    #: 5.0 s, 31 steps and none with draw_diag (ideology: 29.5 s against 5.4 s).  full's
-    #: correlated terms are the exception: 88.7 s and 31 steps with low_rank, 108.5 s and 63 with
-    #: draw_diag.
-    adaptation: str | None = None
-    #: Where nutpie's chains start: "posterior" (a draw of the fit being cross-validated,
-    #: picked by the chain's seed; skips warm-up's costly first phase) or "default".
-    start: str = "posterior"
-
-    def _adaptation(self, spec) -> str:
-        if self.adaptation is not None:
-            return self.adaptation
-        fitted = getattr(spec.sampler, "adaptation", "diag")
-        return "draw_diag" if fitted == "low_rank" and spec.duration is None else fitted
-
-    def resolved(self, spec) -> dict:
-        if self.start not in ("posterior", "default"):
-            raise WaltError(f"fold start '{self.start}' is not 'posterior' or 'default'")
-        if self.adaptation is not None and self.adaptation not in ADAPTATIONS:
-            raise WaltError(f"fold adaptation '{self.adaptation}' is not one of {', '.join(ADAPTATIONS)}")
-        sampler = self.sampler or spec.sampler.sampler
-        return {
-            "sampler": sampler,
-            "adaptation": self._adaptation(spec) if sampler == "nutpie" else "pymc default",
-            "chains": int(self.chains),
-            "draws": int(self.draws),
-            "tune": int(self.tune),
-            "cores": int(self.cores or min(os.cpu_count() or 1, self.chains)),
-            "target_accept": float(self.target_accept or spec.sampler.target_accept),
-            "start": self.start if sampler == "nutpie" else "default",
-        }
-
-
-# ----------------------------------------------------------------------------- folds
-def _dyad_labels(keys: pd.DataFrame) -> np.ndarray:
-    lo = np.minimum(keys["ccode1"], keys["ccode2"]).astype(str)
-    hi = np.maximum(keys["ccode1"], keys["ccode2"]).astype(str)
-    return (lo + "-" + hi).to_numpy()
-
-
-def _row_labels(run: Run) -> np.ndarray:
-    """One label per dyad-year, the same in every fit (block 3's rows know only the unordered pair)."""
-    return run.index.to_frame(index=False).astype(str).agg("-".join, axis=1).to_numpy()
-
-
-def assign_folds(runs: list[Run], k: int, group: str, fold_seed: int = 0) -> dict[str, np.ndarray]:
-    """Fold number (1..K) of every alliance row of every run; 0 marks rows never scored.
-
-    Folds are assigned to *labels* (undirected dyads, dyad-years or years) taken
-    over the union of all runs, so every variant is cross-validated on the same
-    split.
-    """
-    if group not in GROUPS:
-        raise WaltError(f"group: '{group}' is not one of {', '.join(GROUPS)}")
-    if group == "year-block":
-        years = np.unique(np.concatenate([r.keys["year"].to_numpy() for r in runs]))
-        if k < 3 or k > len(years):
-            raise WaltError(
-                f"folds {k}: leave-future-out needs 3 to {len(years)} year blocks "
-                "(the first block is only trained on, never scored)"
-            )
-        block_of = {int(y): b + 1 for b, blk in enumerate(np.array_split(years, k)) for y in blk}
-        return {
-            r.label: np.array([block_of[int(y)] for y in r.keys["year"].to_numpy()]) - 1
-            for r in runs
-        }  # block 1 -> 0 (not scored), block b -> fold b-1
-    if group == "dyad":
-        labels = {r.label: _dyad_labels(r.keys) for r in runs}
-    else:
-        labels = {r.label: _row_labels(r) for r in runs}
-    universe = np.unique(np.concatenate(list(labels.values())))
-    if k < 2 or k > len(universe):
-        raise WaltError(f"folds {k}: need 2 to {len(universe)} folds for group '{group}'")
-    perm = np.random.default_rng(int(fold_seed)).permutation(len(universe))
-    fold_of_label = pd.Series(np.empty(len(universe), dtype=np.int64), index=universe)
-    fold_of_label.iloc[perm] = np.arange(len(universe)) % k + 1
-    return {label: fold_of_label.loc[lab].to_numpy() for label, lab in labels.items()}
-
-
-def restrict_to_years_before(design: Design, cutoff: int) -> Design:
-    """The design with every row (alliance, threat, duration, joining) from years before ``cutoff``.
-
-    Standardisation constants and coordinates stay those of the full design,
-    so the model's free variables are unchanged (see ``Design.subset_alliance``).
-    A duration row of year *t* has the dyad's status in *t* + 1 as its outcome,
-    so it is kept only when *t* + 1 < ``cutoff``; its ΔS uses threat rows of *t*
-    and *t* − 1, both kept.  Joiners are kept when they joined before ``cutoff``.
-    """
-    rows = np.flatnonzero(design.ally_keys["year"].to_numpy() < cutoff)
-    sub = design.subset_alliance(rows)
-    if sub.duration is not None:
-        sub.duration = sub.duration.before(cutoff)
-    if sub.joining is not None:
-        sub.joining = sub.joining.before(cutoff)
-    if not design.has_threat:
-        return sub
-    # Alliance and duration rows link only to threat rows of their own (or the previous) year, all kept.
-    sub.keep_threat_rows(np.flatnonzero(design.threat_keys["year"].to_numpy() < cutoff), "leave-future-out")
-    return sub
-
-
-def training_design(
-    design: Design, test: np.ndarray, group: str, test_dur: np.ndarray | None = None
-) -> Design:
-    """The design a k-fold refit is fitted on: no held-out row, and no evidence about one.
-
-    Parameters
-    ----------
-    design : Design
-        The fit's design.
-    test : array of int
-        Held-out alliance (block 2) rows.
-    group : {"dyad", "none"}
-        How the folds are grouped.
-    test_dur : array of int, optional
-        Held-out spell-years (block 3): the continuing dyad-years of a fit with a
-        duration block, scored by block 3.
-
-    Returns
-    -------
-    Design
-        Every alliance row but ``test``.  ``group="dyad"``: the duration block
-        without any spell of a held-out dyad (its spell-years are outcomes of the same
-        dyad).  ``group="none"``: without the spell-years of *t* − 1 and *t* of every
-        held-out dyad-year (d, *t*) (the first predicts ``a[t]``, the second is at risk
-        only because ``a[t]`` = 1).  The joining block is about states entering wars,
-        not dyads: it stays.
-    """
-    keep = np.ones(len(design.ally_y), dtype=bool)
-    keep[np.asarray(test, dtype=np.int64)] = False
-    sub = design.subset_alliance(np.flatnonzero(keep))
-    if sub.duration is None:
-        return sub
-    held = design.ally_keys.iloc[np.asarray(test, dtype=np.int64)]
-    lo = np.minimum(held["ccode1"], held["ccode2"]).to_numpy(np.int64)
-    hi = np.maximum(held["ccode1"], held["ccode2"]).to_numpy(np.int64)
-    years = held["year"].to_numpy(np.int64)
-    if test_dur is not None and len(test_dur):
-        nxt = design.duration.outcome_keys().iloc[np.asarray(test_dur, dtype=np.int64)]
-        lo = np.r_[lo, nxt["lo"].to_numpy(np.int64)]
-        hi = np.r_[hi, nxt["hi"].to_numpy(np.int64)]
-        years = np.r_[years, nxt["year"].to_numpy(np.int64)]
-    if group == "dyad":
-        sub.duration = sub.duration.without_dyads(lo, hi)
-        return sub
-    out = pd.MultiIndex.from_arrays([np.r_[lo, lo], np.r_[hi, hi], np.r_[years, years - 1]])
-    mine = pd.MultiIndex.from_frame(sub.duration.keys[["lo", "hi", "year"]])
-    sub.duration = sub.duration.subset(~mine.isin(out))
-    return sub
 
 
 def score_held_out(
@@ -290,25 +130,6 @@ def _values(da: xr.DataArray) -> np.ndarray:
     return da.transpose("chain", "draw", ...).values.reshape(da.sizes["chain"], da.sizes["draw"], -1)
 
 
-def _blocks_sha(design: Design) -> str:
-    """Content id of the duration and joining rows a refit is fitted on (keys the fold cache)."""
-    parts = [b.keys[["lo", "hi", "year"]] for b in (design.duration,) if b is not None]
-    parts += [b.keys[["ccode", "year"]] for b in (design.joining,) if b is not None]
-    if not parts:
-        return ""
-    return hashlib.sha256(b"".join(np.ascontiguousarray(p.to_numpy(np.int64)).tobytes() for p in parts)).hexdigest()[:16]
-
-
-def fold_seed_for(seed: int, scheme_key: str, fold: int) -> int:
-    """A deterministic integer seed for one fold, from the fit's seed, the scheme and the fold."""
-    salt = int(hashlib.sha256(scheme_key.encode()).hexdigest()[:8], 16)
-    return int(np.random.SeedSequence([int(seed), salt, int(fold)]).generate_state(1)[0])
-
-
-def _rows_sha(keys: pd.DataFrame) -> str:
-    return hashlib.sha256(np.ascontiguousarray(keys.to_numpy(np.int64)).tobytes()).hexdigest()[:16]
-
-
 # --------------------------------------------------------------------------- wrapper
 class FoldWrapper(az.SamplingWrapper):
     """Refit a walt-bayes model on the training rows of a fold and score the held-out rows."""
@@ -362,8 +183,8 @@ class FoldWrapper(az.SamplingWrapper):
     def _cache_attrs(self, fold: int, train: np.ndarray, test: np.ndarray, cutoff: int | None) -> dict:
         attrs = {
             "fit": self.run.fit.identity(),
-            "train_rows": _rows_sha(self.run.keys.iloc[train]),
-            "test_rows": _rows_sha(self.run.keys.iloc[test]),
+            "train_rows": rows_sha(self.run.keys.iloc[train]),
+            "test_rows": rows_sha(self.run.keys.iloc[test]),
             # Threads per fold do not change the draws (one seed per chain).
             "settings": json.dumps(
                 {k: v for k, v in self.settings.items() if k != "cores"}, sort_keys=True
@@ -372,7 +193,7 @@ class FoldWrapper(az.SamplingWrapper):
         }
         if self.design.duration is not None or self.design.joining is not None:
             # The refit's duration/joining rows: a cached refit that saw held-out spells is stale.
-            attrs["train_blocks"] = _blocks_sha(self._train_design(test, cutoff))
+            attrs["train_blocks"] = blocks_sha(self._train_design(test, cutoff))
         return attrs
 
     def _load_cache(self, fold: int, attrs: dict) -> xr.Dataset | None:
@@ -437,19 +258,7 @@ class FoldWrapper(az.SamplingWrapper):
                 self.on_fold_done(fold, True)
             return ds["log_lik"]
         idata = idata__i["idata"]
-        test = np.asarray(excluded_obs["rows"])
-        test_ally, test_dur = self._split(test)
-        values = score_held_out(self.design, self.spec, idata, test_ally, test_dur)
-        by_block2 = self.ally_pos[test] >= 0
-        ordered = np.empty_like(values)
-        ordered[:, :, by_block2] = values[:, :, : len(test_ally)]
-        ordered[:, :, ~by_block2] = values[:, :, len(test_ally) :]
-        post = idata["posterior"]
-        ll = xr.DataArray(
-            ordered,
-            dims=("chain", "draw", "test_obs"),
-            coords={"chain": post["chain"].values, "draw": post["draw"].values},
-        )
+        ll = self._held_out_log_lik(idata, np.asarray(excluded_obs["rows"]))
         diag = _fold_diagnostics(idata, idata__i["wall"], len(excluded_obs["rows"]))
         self.diagnostics[fold] = diag
         ds = xr.Dataset({"log_lik": ll})
@@ -462,6 +271,22 @@ class FoldWrapper(az.SamplingWrapper):
         if self.on_fold_done:
             self.on_fold_done(fold, False)
         return ds["log_lik"]
+
+    def _held_out_log_lik(self, idata: xr.DataTree, test: np.ndarray) -> xr.DataArray:
+        """(chain, draw, test_obs) log-likelihood of the held-out rows, in the order of ``test``."""
+        test_ally, test_dur = self._split(test)
+        values = score_held_out(self.design, self.spec, idata, test_ally, test_dur)
+        # score_held_out puts block 2's rows first; put each back where the run has it.
+        by_block2 = self.ally_pos[test] >= 0
+        ordered = np.empty_like(values)
+        ordered[:, :, by_block2] = values[:, :, : len(test_ally)]
+        ordered[:, :, ~by_block2] = values[:, :, len(test_ally) :]
+        post = idata["posterior"]
+        return xr.DataArray(
+            ordered,
+            dims=("chain", "draw", "test_obs"),
+            coords={"chain": post["chain"].values, "draw": post["draw"].values},
+        )
 
 
 def _fold_diagnostics(idata: xr.DataTree, wall: float, n_test: int) -> dict:
@@ -479,16 +304,6 @@ def _fold_diagnostics(idata: xr.DataTree, wall: float, n_test: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- driver
-def scheme_description(group: str, k: int) -> str:
-    if group == "dyad":
-        return f"{k}-fold CV grouped by dyad (refits)"
-    if group == "year-block":
-        return (
-            f"leave-future-out, {k} year blocks, blocks 2-{k} scored (refits on earlier years only)"
-        )
-    return f"{k}-fold CV over dyad-years (refits)"
-
-
 def _wrapper(run, fold_of_row, k, group, settings, cache_dir, fold_seed, on_fold_done=None):
     year_block = group == "year-block"
     scheme_key = f"{'lfo-yearblock' if year_block else 'kfold-' + group}-K{k}" + (
@@ -528,16 +343,8 @@ def compute_fold(task: dict) -> dict:
     run = open_run(task["path"])
     run.label = task["label"]
     cached: list[bool] = []
-    w = _wrapper(
-        run,
-        task["fold_of_row"],
-        task["k"],
-        task["group"],
-        task["settings"],
-        task["cache_dir"],
-        task["fold_seed"],
-        on_fold_done=lambda fold, was_cached: cached.append(was_cached),
-    )
+    w = _wrapper(run, task["fold_of_row"], task["k"], task["group"], task["settings"], task["cache_dir"],
+                 task["fold_seed"], on_fold_done=lambda fold, was_cached: cached.append(was_cached))
     idx = np.flatnonzero(w.fold_of == task["fold"])
     train, test = w.sel_observations(idx)
     ll = w.log_likelihood__i(test, w.sample(train))
@@ -686,17 +493,20 @@ def _safe(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
 
 
-__all__ = [
+__all__ = [  # with the folds' names of walt_bayes.compare.folds, importable from here as before
     "GROUPS",
     "FoldSettings",
     "FoldWrapper",
+    "_dyad_labels",
     "assign_folds",
     "compute_fold",
+    "fold_seed_for",
     "fold_tasks",
     "held_out_elpd",
     "kfold_pointwise",
     "prefetch_folds",
     "restrict_to_years_before",
+    "scheme_description",
     "score_held_out",
     "training_design",
 ]

@@ -129,31 +129,87 @@ def compare_runs(
     if group not in GROUPS:
         raise WaltError(f"group: '{group}' is not one of {', '.join(GROUPS)}")
     runs = open_runs(run_dirs)
+    _check_reference(reference, runs)
+    out = Path(out) if out is not None else None
+    pointwise, notes = _pointwise(runs, method, folds, group, out, fold_settings or FoldSettings(), fold_seed,
+                                  progress, console, jobs)
+    common, positions = common_rows(runs)
+    finite = _scored_everywhere(runs, pointwise, positions, len(common))
+    notes += _rows_notes(runs, common, finite)
+    if finite.sum() < 2:
+        raise CompareError("cannot compare: fewer than two dyad-years are scored in every fit")
+    table = _ranked(runs, pointwise, common[finite], {k: v[finite] for k, v in positions.items()},
+                    method, reference)
+    if reference is not None:
+        notes.append(f"elpd_diff and dse are differences to {reference} (positive: better than it)")
+    warns = _warnings(table, method)
+    table.attrs["notes"] = notes
+    table.attrs["warnings"] = warns
+    if out is not None:
+        _write(table, out, method, folds, group, fold_seed, pointwise, notes, warns)
+    return table
+
+
+def _check_reference(reference: str | None, runs) -> None:
     if reference is not None and reference not in {r.label for r in runs}:
         labels = ", ".join(r.label for r in runs)
         raise WaltError(f"reference '{reference}' is not one of the compared variants ({labels})")
-    out = Path(out) if out is not None else None
-    notes = [ALLIANCE_ONLY]
+
+
+def _pointwise(runs, method, folds, group, out, settings, fold_seed, progress, console, jobs):
+    """Each fit's pointwise elpd by ``method``, and the first notes (what is scored, and how).
+
+    Returns
+    -------
+    tuple
+        ``({label: Pointwise}, notes)``.
+    """
     if method == "loo":
-        notes.append(LOO_CAVEAT)
+        notes = [ALLIANCE_ONLY, LOO_CAVEAT]
         pointwise = {r.label: loo_pointwise(r) for r in runs}
     else:
-        settings = fold_settings or FoldSettings()
-        notes.append(
-            f"each fold refitted with the fit's spec and sampler, {settings.chains} chains × "
-            f"{settings.draws} draws ({settings.tune} tuning), seeded from the fit's seed and the "
-            "fold number; SEs are ArviZ's (they treat held-out dyad-years as independent)"
-        )
+        notes = [ALLIANCE_ONLY, _kfold_note(settings)]
         assignment = assign_folds(runs, folds, group, fold_seed)
         pointwise = _run_folds(
             runs, assignment, folds, group, settings, out, fold_seed, progress, console, jobs
         )
     for r in runs:
         pointwise[r.label].extra["log_likelihood"] = [seg.var for seg in r.segments]
-    common, positions = common_rows(runs)
-    finite = np.ones(len(common), dtype=bool)
+    return pointwise, notes
+
+
+def _scored_everywhere(runs, pointwise: dict, positions: dict[str, np.ndarray], n_common: int) -> np.ndarray:
+    """Which of the dyad-years common to all fits every fit scores (all but an unscored first year block)."""
+    finite = np.ones(n_common, dtype=bool)
     for r in runs:
         finite &= np.isfinite(pointwise[r.label].elpd_i[positions[r.label]])
+    return finite
+
+
+def _ranked(runs, pointwise: dict, common: pd.Index, positions: dict[str, np.ndarray], method: str,
+            reference: str | None) -> pd.DataFrame:
+    """The table of ``az.compare`` on the rows every fit scores (``common``, at ``positions``)."""
+    elpds = {}
+    for r in runs:
+        n_folds = pointwise[r.label].extra.get("n_folds") if method == "kfold" else None
+        elpds[r.label] = elpd_data(pointwise[r.label], positions[r.label], common, n_folds=n_folds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = az.compare(elpds, method="stacking", reference=reference, round_to="none")
+    return _assemble(cmp, runs, pointwise, elpds)
+
+
+def _kfold_note(settings: FoldSettings) -> str:
+    return (
+        f"each fold refitted with the fit's spec and sampler, {settings.chains} chains × "
+        f"{settings.draws} draws ({settings.tune} tuning), seeded from the fit's seed and the "
+        "fold number; SEs are ArviZ's (they treat held-out dyad-years as independent)"
+    )
+
+
+def _rows_notes(runs, common: pd.Index, finite: np.ndarray) -> list[str]:
+    """What the table's rows are: how each fit scores them, which are common, which unscored."""
+    notes = []
     n_all = {r.label: len(r.keys) for r in runs}
     joined = ", ".join(r.label for r in runs if r.joined)
     if joined:
@@ -179,25 +235,7 @@ def compare_runs(
         notes.append(
             f"{int((~finite).sum()):,} dyad-years are not scored by this scheme (first year block)"
         )
-    if finite.sum() < 2:
-        raise CompareError("cannot compare: fewer than two dyad-years are scored in every fit")
-    elpds = {}
-    for r in runs:
-        rows = positions[r.label][finite]
-        n_folds = pointwise[r.label].extra.get("n_folds") if method == "kfold" else None
-        elpds[r.label] = elpd_data(pointwise[r.label], rows, common[finite], n_folds=n_folds)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cmp = az.compare(elpds, method="stacking", reference=reference, round_to="none")
-    table = _assemble(cmp, runs, pointwise, elpds)
-    if reference is not None:
-        notes.append(f"elpd_diff and dse are differences to {reference} (positive: better than it)")
-    warns = _warnings(table, method)
-    table.attrs["notes"] = notes
-    table.attrs["warnings"] = warns
-    if out is not None:
-        _write(table, out, method, folds, group, fold_seed, pointwise, notes, warns)
-    return table
+    return notes
 
 
 def _run_folds(runs, assignment, k, group, settings, out, fold_seed, progress, console, jobs):

@@ -7,17 +7,8 @@ alliance network on the observed data and on every replicated data set (the fit'
 observed value outside the central :data:`~walt_bayes.fit.diagnostics.CI_PROB`
 predictive interval:
 
-persistence
-    P(allied in *t* | allied in *t* − 1): among the dyads allied in *t* − 1 (both years
-    modelled), the share still allied in *t*.
-triangle closure
-    Transitivity of each year's alliance network, pooled over years: closed allied
-    two-paths (``i–k`` and ``k–m`` allied, ``i–m`` allied too) over all allied two-paths,
-    ``Σ_t trace(A_t³) / Σ_t Σ_k d_k (d_k − 1)``.
-degree distribution
-    Over the state-years of the network (each state that appears in a modelled alliance
-    row that year, with its number of allies): the mean degree, the largest degree and the
-    share of state-years without any ally; and the share of state-years at each degree.
+persistence, triangle closure, degree distribution
+    as :mod:`walt_bayes.fit.network_stats` defines them;
 alliances among hostile pairs
     Among allied undirected dyad-years, the share whose pair is hostile: an ongoing
     strategic rivalry (``rivalry == 1``) or a militarised dispute initiated by either state
@@ -39,22 +30,35 @@ An onset fit without a duration block gets only the hostile-pair check (on new
 alliances); a case-control sample or a directed outcome gets none (each skipped check
 says why).
 
-The numpy core (:func:`network_statistics`, :func:`network_checks`) works on arrays of
-0/1 outcomes; :func:`fit_network_checks` reads them from a loaded fit.
+The numpy core (:func:`walt_bayes.fit.network_stats.network_statistics`,
+:func:`network_checks`) works on arrays of 0/1 outcomes; :func:`fit_network_checks` reads them
+from a loaded fit.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import sparse
 
 from walt_bayes.fit.diagnostics import CI_PROB
+from walt_bayes.fit.draws import stack_draws, thin_index
 from walt_bayes.fit.fitfile import fit_meta
+from walt_bayes.fit.network_stats import (
+    CHECKS,
+    degree_histogram,
+    degrees,
+    hostile_share,
+    network_statistics,
+    pair_keys,
+    persistence,
+    previous_rows,
+    transitivity,
+)
 
 #: Replicated data sets used at most (evenly spaced draws).
 MAX_DRAWS = 1000
@@ -73,203 +77,6 @@ HOSTILE_DEFINITION = (
     "hostile pair: an ongoing strategic rivalry (rivalry == 1) or a militarised dispute initiated by either "
     "state against the other in the previous ten years (init21_past10 > 0 in either directed row)"
 )
-
-#: name -> (label, what an observed value above / below the interval means).
-CHECKS: dict[str, tuple[str, str, str]] = {
-    "persistence": (
-        "persistence P(allied in t | allied in t-1)",
-        "the model misses how alliances persist",
-        "the model makes alliances more persistent than they are",
-    ),
-    "triangle_closure": (
-        "triangle closure (transitivity of allied two-paths)",
-        "allies of allies ally more often than the model predicts (alliance blocs)",
-        "the model closes more alliance triangles than the data",
-    ),
-    "degree_mean": (
-        "mean degree (allies per state-year)",
-        "states have more allies than the model predicts",
-        "states have fewer allies than the model predicts",
-    ),
-    "degree_max": (
-        "largest degree (allies of the best-allied state-year)",
-        "the model misses the hub states with many allies",
-        "the model gives some state more allies than any has",
-    ),
-    "degree_zero": (
-        "share of state-years without an ally",
-        "more states stand without allies than the model predicts",
-        "fewer states stand without allies than the model predicts",
-    ),
-    "hostile_share": (
-        "share of alliances among hostile pairs",
-        "allied pairs are hostile pairs more often than the model predicts",
-        "allied pairs are hostile pairs less often than the model predicts",
-    ),
-}
-
-
-# ============================================================================ numpy core
-def pair_keys(lo, hi, year) -> np.ndarray:
-    """One int64 per undirected dyad-year (COW codes < 1000; order of ``lo``/``hi`` does not matter)."""
-    lo, hi = np.asarray(lo, np.int64), np.asarray(hi, np.int64)
-    a, b = np.minimum(lo, hi), np.maximum(lo, hi)
-    return (np.asarray(year, np.int64) * 1000 + a) * 1000 + b
-
-
-def previous_rows(lo, hi, year) -> np.ndarray:
-    """For each row, the row of the same dyad in the year before (-1 where there is none)."""
-    keys = pair_keys(lo, hi, year)
-    index = pd.Index(keys)
-    if not index.is_unique:
-        raise ValueError("network checks: the same undirected dyad-year appears twice")
-    return index.get_indexer(keys - 1_000_000).astype(np.int64)
-
-
-def _as_draws(status) -> np.ndarray:
-    status = np.asarray(status)
-    return status[None, :] if status.ndim == 1 else status
-
-
-def persistence(now, before) -> np.ndarray:
-    """Share of pairs allied ``before`` that are allied ``now`` (per draw; NaN where none was allied).
-
-    Parameters
-    ----------
-    now, before : array_like
-        0/1 statuses of the same dyads in *t* and *t* − 1, shape ``(draws, pairs)`` or
-        ``(pairs,)`` (broadcast against each other).
-    """
-    now, before = np.broadcast_arrays(_as_draws(now) == 1, _as_draws(before) == 1)
-    allied = before.sum(axis=-1, dtype=np.float64)
-    kept = (now & before).sum(axis=-1, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(allied > 0, kept / np.where(allied > 0, allied, 1.0), np.nan)
-
-
-def _nodes(lo, hi, year) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """State-year node of each row's two ends, and each node's year."""
-    year = np.asarray(year, np.int64)
-    ends = np.concatenate([year * 1000 + np.asarray(lo, np.int64), year * 1000 + np.asarray(hi, np.int64)])
-    uniq, inv = np.unique(ends, return_inverse=True)
-    n = len(year)
-    return inv[:n], inv[n:], uniq // 1000
-
-
-def degrees(status, lo, hi, year) -> np.ndarray:
-    """Allies of each state-year (node) in each draw: shape ``(draws, state-years)``.
-
-    Nodes are the states that appear in a row of that year, in the order of
-    ``year * 1000 + ccode``.
-    """
-    status = _as_draws(status)
-    a, b, _ = _nodes(lo, hi, year)
-    n_rows, n_nodes = len(a), int(max(a.max(initial=-1), b.max(initial=-1)) + 1)
-    rows = np.concatenate([np.arange(n_rows), np.arange(n_rows)])
-    inc = sparse.csr_matrix((np.ones(2 * n_rows), (rows, np.concatenate([a, b]))), shape=(n_rows, n_nodes))
-    return np.asarray((inc.T @ status.T.astype(np.float32)).T).round().astype(np.int64)
-
-
-def transitivity(status, lo, hi, year, budget_chunk: int = 4_000_000) -> np.ndarray:
-    """Closed allied two-paths over allied two-paths, pooled over years (per draw; NaN without two-paths).
-
-    ``Σ_t trace(A_t³) / Σ_t Σ_k d_k (d_k − 1)`` with ``A_t`` the symmetric 0/1 alliance
-    matrix of year *t* over the states of its rows and ``d_k`` their degrees.
-    """
-    status = _as_draws(status)
-    n_draws = status.shape[0]
-    year = np.asarray(year, np.int64)
-    lo, hi = np.asarray(lo, np.int64), np.asarray(hi, np.int64)
-    closed = np.zeros(n_draws)
-    paths = np.zeros(n_draws)
-    for t in np.unique(year):
-        rows = np.flatnonzero(year == t)
-        codes, ends = np.unique(np.concatenate([lo[rows], hi[rows]]), return_inverse=True)
-        i, k = ends[: len(rows)], ends[len(rows):]
-        n = len(codes)
-        s = status[:, rows].astype(np.float32)
-        step = max(1, budget_chunk // max(n * n, 1))
-        for d0 in range(0, n_draws, step):
-            d1 = min(d0 + step, n_draws)
-            adj = np.zeros((d1 - d0, n, n), dtype=np.float32)
-            adj[:, i, k] = s[d0:d1]
-            adj[:, k, i] = s[d0:d1]
-            deg = adj.sum(axis=2, dtype=np.float64)
-            paths[d0:d1] += (deg * (deg - 1)).sum(axis=1)
-            closed[d0:d1] += np.einsum("dij,dij->d", adj @ adj, adj, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(paths > 0, closed / np.where(paths > 0, paths, 1.0), np.nan)
-
-
-def hostile_share(status, hostile) -> np.ndarray:
-    """Share of allied rows whose pair is hostile (rows with unknown ``hostile``, NaN, left out)."""
-    status = _as_draws(status) == 1
-    hostile = np.asarray(hostile, dtype=float)
-    known = ~np.isnan(hostile)
-    allied = status[:, known].sum(axis=1, dtype=np.float64)
-    among = status[:, known & (hostile == 1)].sum(axis=1, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(allied > 0, among / np.where(allied > 0, allied, 1.0), np.nan)
-
-
-def degree_histogram(deg: np.ndarray, top: int) -> np.ndarray:
-    """Share of state-years with degree 0, 1, …, ``top`` − 1 and ≥ ``top``: shape ``(draws, top + 1)``."""
-    deg = np.minimum(np.atleast_2d(deg), top)
-    counts = np.stack([np.bincount(row, minlength=top + 1) for row in deg])
-    return counts / max(deg.shape[1], 1)
-
-
-def network_statistics(status, lo, hi, year, *, lag=None, hostile=None,
-                       only: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-    """The network statistics of 0/1 alliance statuses, one value per draw.
-
-    Parameters
-    ----------
-    status : array_like
-        ``(draws, rows)`` or ``(rows,)``: 1 where the undirected dyad-year is allied.
-    lo, hi, year : array_like
-        The rows' two states (either order) and year; each undirected dyad-year once.
-    lag : array_like, optional
-        Observed status of each row's dyad in *t* − 1 (0/1; negative or NaN: unknown).
-        Given, persistence is conditioned on it (one step ahead); otherwise it is
-        conditioned on the same draw's status of the dyad's row in *t* − 1.
-    hostile : array_like, optional
-        1 where the pair is hostile, 0 where not, NaN unknown; without it there is no
-        ``hostile_share``.
-    only : tuple of str, optional
-        Statistics to compute (default: every one that the inputs allow).
-
-    Returns
-    -------
-    dict of numpy.ndarray
-        ``persistence``, ``triangle_closure``, ``degree_mean``, ``degree_max``,
-        ``degree_zero``, ``hostile_share`` (each ``(draws,)``) and ``degrees``
-        (``(draws, state-years)``).
-    """
-    status = _as_draws(status)
-    want = set(only) if only is not None else set(CHECKS)
-    out: dict[str, np.ndarray] = {}
-    if "persistence" in want:
-        if lag is None:
-            prev = previous_rows(lo, hi, year)
-            has = prev >= 0
-            out["persistence"] = persistence(status[:, has], status[:, prev[has]])
-        else:
-            lag = np.asarray(lag, dtype=float)
-            cont = lag == 1
-            out["persistence"] = persistence(status[:, cont], np.ones(int(cont.sum())))
-    if "triangle_closure" in want:
-        out["triangle_closure"] = transitivity(status, lo, hi, year)
-    if want & {"degree_mean", "degree_max", "degree_zero"}:
-        deg = degrees(status, lo, hi, year)
-        out["degrees"] = deg
-        out["degree_mean"] = deg.mean(axis=1)
-        out["degree_max"] = deg.max(axis=1, initial=0).astype(float)
-        out["degree_zero"] = (deg == 0).mean(axis=1)
-    if "hostile_share" in want and hostile is not None:
-        out["hostile_share"] = hostile_share(status, hostile)
-    return out
-
 
 def _num(x) -> float | None:
     x = float(x)
@@ -395,19 +202,6 @@ def check_lines(result: dict) -> list[tuple[str, bool]]:
 
 
 # ============================================================================ from a fit
-def _draws(da: xr.DataArray, take: np.ndarray | None) -> np.ndarray:
-    dims = [d for d in da.dims if d not in ("chain", "draw")]
-    values = da.transpose("chain", "draw", *dims).values.reshape(-1, *[da.sizes[d] for d in dims])
-    return values if take is None else values[take]
-
-
-def thin_index(n: int, max_draws: int) -> np.ndarray:
-    """Evenly spaced draws, at most ``max_draws`` of ``n`` (all of them when fewer)."""
-    if n <= max_draws:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, max_draws).round().astype(np.int64))
-
-
 def hostile_pairs(panel: pd.DataFrame, lo, hi, year) -> np.ndarray:
     """1 / 0 / NaN (unknown) per undirected dyad-year: is the pair hostile (:data:`HOSTILE_DEFINITION`)?
 
@@ -442,6 +236,19 @@ def _skip_all(out: dict, reason: str, names=None) -> dict:
     return out
 
 
+@dataclass
+class _Network:
+    """The dyad-years a fit's checks cover, with their replicated and observed statuses."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    year: np.ndarray
+    rep: np.ndarray  # (draws, rows) int8
+    obs: np.ndarray  # (rows,) int8
+    lag: np.ndarray | None = None  # observed status the year before (one step ahead)
+    only: tuple[str, ...] | None = None  # the checks the rows allow (None: every one)
+
+
 def fit_network_checks(tree: xr.DataTree, panel: pd.DataFrame | None = None, spec=None,
                        max_draws: int = MAX_DRAWS, prob: float = CI_PROB) -> dict:
     """The network checks of a fit, from its posterior predictive alliance draws.
@@ -471,89 +278,130 @@ def fit_network_checks(tree: xr.DataTree, panel: pd.DataFrame | None = None, spe
         ``hostile_definition``, ``checks``, ``degree_distribution`` (when computed) and
         ``skipped`` (``name``, ``reason``).
     """
-    from walt_bayes.model.duration import block2_models_continuation
-
     if spec is None:
         from walt_bayes.fit.fitfile import fit_spec
 
         spec = fit_spec(tree)
     out: dict = {"version": VERSION, "mode": "none", "rows": "", "notes": [], "draws": 0, "prob": prob,
                  "hostile_definition": HOSTILE_DEFINITION, "checks": [], "skipped": []}
-    cc = tree.attrs.get("case_control")
-    cc = json.loads(cc) if isinstance(cc, str) else (cc or {})
-    if cc.get("used"):
-        return _skip_all(out, "the alliance rows are a case-control sample: the observed and replicated networks "
-                              "lack most non-allied dyad-years")
-    if spec.alliance.directed or spec.alliance.outcome == "pledge":
-        return _skip_all(out, "directed alliance outcome: the network checks are for undirected alliances")
-    if "posterior_predictive" not in tree.children or "alliance" not in tree["posterior_predictive"].data_vars:
-        return _skip_all(out, "the fit stores no posterior predictive alliance draws")
-    const = tree["constant_data"]
+    reason = _skip_reason(tree, spec)
+    if reason is not None:
+        return _skip_all(out, reason)
     pp = tree["posterior_predictive"]
     n_total = int(pp.sizes["chain"] * pp.sizes["draw"])
-    lo = np.asarray(const["ally_ccode1"].values, np.int64)
-    hi = np.asarray(const["ally_ccode2"].values, np.int64)
-    year = np.asarray(const["ally_year"].values, np.int64)
-    cube = sum(len(np.unique(np.concatenate([lo[year == t], hi[year == t]]))) ** 3 for t in np.unique(year))
-    budget = max(MIN_DRAWS, int(TRIANGLE_BUDGET // max(cube, 1)))
-    take = thin_index(n_total, min(max_draws, budget))
-    rep = _draws(pp["alliance"], take).astype(np.int8)
-    obs = np.asarray(tree["observed_data"]["alliance"].values).astype(np.int8)
-    lag = None
-    only: tuple[str, ...] | None = None
-    onset = bool(spec.alliance.onset or block2_models_continuation(spec))
-    if not onset:
-        out["mode"] = "status"
-        out["rows"] = f"{len(obs):,} undirected dyad-years (every alliance row), each draw a whole replicated panel"
-    elif (block2_models_continuation(spec) and "alliance_end" in pp.data_vars and "dur_lo" in const
-          and "alliance_end" in tree["observed_data"].data_vars):
-        end_rep = _draws(pp["alliance_end"], take).astype(np.int8)
-        end_obs = np.asarray(tree["observed_data"]["alliance_end"].values).astype(np.int8)
-        dlo = np.asarray(const["dur_lo"].values, np.int64)
-        dhi = np.asarray(const["dur_hi"].values, np.int64)
-        dyear = np.asarray(const["dur_year"].values, np.int64) + 1  # spell-year t predicts a[t + 1]
-        n_onset = len(obs)
-        lo, hi, year = np.concatenate([lo, dlo]), np.concatenate([hi, dhi]), np.concatenate([year, dyear])
-        if not pd.Index(pair_keys(lo, hi, year)).is_unique:
-            return _skip_all(out, "blocks 2 and 3 both model some dyad-year: cannot join them into one network")
-        rep = np.concatenate([rep, 1 - end_rep], axis=1)
-        obs = np.concatenate([obs, 1 - end_obs])
-        lag = np.concatenate([np.zeros(n_onset), np.ones(len(end_obs))])
-        out["mode"] = "one-step-ahead"
-        out["rows"] = (f"{len(obs):,} undirected dyad-years one step ahead: {n_onset:,} not allied the year before "
-                       f"(replicated alliance) and {len(end_obs):,} continuing an alliance (replicated 1 − "
-                       "alliance_end)")
-        out["notes"].append(
-            "one step ahead: each replicated status is drawn given the dyad's observed status the year before, "
-            "so persistence is conditioned on the observed alliances of t − 1; dyad-years modelled by neither "
-            "block (a dyad's first observed year, continuing rows the duration block left out) are not in the "
-            "networks")
-    else:
-        only = ("hostile_share",)
-        out["mode"] = "onset"
-        out["rows"] = f"{len(obs):,} onset rows (dyads not allied the year before): new alliances only"
-        why = ("the alliance rows are onsets only and no duration block replicates the continuing alliances, so "
-               "no replicated network holds every alliance")
-        out["skipped"] += [{"name": n, "reason": why} for n in CHECKS if n != "hostile_share"]
-    hostile = None
-    if panel is not None:
-        try:
-            hostile = hostile_pairs(panel, lo, hi, year)
-        except ValueError as err:
-            out["skipped"].append({"name": "hostile_share", "reason": str(err)})
-        else:
-            unknown = int(np.isnan(hostile).sum())
-            if unknown:
-                out["notes"].append(f"hostile pairs: {unknown:,} dyad-years with unknown rivalry or past "
-                                    "initiations left out of that check")
-    else:
-        out["skipped"].append({"name": "hostile_share", "reason": "needs the panel's rivalry and init21_past10 "
-                                                                  "columns, which the fit does not store"})
+    take = _draws_used(*_ally_keys(tree["constant_data"]), n_total, max_draws)
+    net = _network(tree, spec, take, out)
+    if net is None:
+        return out
+    hostile = _hostile(panel, net, out)
     out["draws"] = len(take)
     if len(take) < min(n_total, max_draws):
         out["notes"].append(f"{len(take)} of {n_total} draws used (large networks)")
-    out |= network_checks(rep, obs, lo, hi, year, lag=lag, hostile=hostile, prob=prob, only=only)
+    out |= network_checks(net.rep, net.obs, net.lo, net.hi, net.year, lag=net.lag, hostile=hostile, prob=prob,
+                          only=net.only)
     return out
+
+
+def _skip_reason(tree: xr.DataTree, spec) -> str | None:
+    """Why no check applies to this fit (None when some do)."""
+    cc = tree.attrs.get("case_control")
+    cc = json.loads(cc) if isinstance(cc, str) else (cc or {})
+    if cc.get("used"):
+        return ("the alliance rows are a case-control sample: the observed and replicated networks "
+                "lack most non-allied dyad-years")
+    if spec.alliance.directed or spec.alliance.outcome == "pledge":
+        return "directed alliance outcome: the network checks are for undirected alliances"
+    if "posterior_predictive" not in tree.children or "alliance" not in tree["posterior_predictive"].data_vars:
+        return "the fit stores no posterior predictive alliance draws"
+    return None
+
+
+def _ally_keys(const: xr.DataTree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two states and the year of every alliance row."""
+    return (np.asarray(const["ally_ccode1"].values, np.int64), np.asarray(const["ally_ccode2"].values, np.int64),
+            np.asarray(const["ally_year"].values, np.int64))
+
+
+def _draws_used(lo, hi, year, n_total: int, max_draws: int) -> np.ndarray:
+    """Evenly spaced draws: at most ``max_draws``, fewer where the triangle count would pass its budget."""
+    cube = sum(len(np.unique(np.concatenate([lo[year == t], hi[year == t]]))) ** 3 for t in np.unique(year))
+    budget = max(MIN_DRAWS, int(TRIANGLE_BUDGET // max(cube, 1)))
+    return thin_index(n_total, min(max_draws, budget))
+
+
+def _network(tree: xr.DataTree, spec, take: np.ndarray, out: dict) -> _Network | None:
+    """The rows to check and how (``out``'s mode, rows and notes); None when none can be."""
+    from walt_bayes.model.duration import block2_models_continuation
+
+    net = _Network(*_ally_keys(tree["constant_data"]),
+                   rep=stack_draws(tree["posterior_predictive"]["alliance"], take).astype(np.int8),
+                   obs=np.asarray(tree["observed_data"]["alliance"].values).astype(np.int8))
+    continuation = block2_models_continuation(spec)
+    if not (spec.alliance.onset or continuation):
+        out["mode"] = "status"
+        out["rows"] = f"{len(net.obs):,} undirected dyad-years (every alliance row), each draw a whole replicated panel"
+        return net
+    if continuation and _has_duration_draws(tree):
+        return _one_step_ahead(tree, take, net, out)
+    out["mode"] = "onset"
+    out["rows"] = f"{len(net.obs):,} onset rows (dyads not allied the year before): new alliances only"
+    why = ("the alliance rows are onsets only and no duration block replicates the continuing alliances, so "
+           "no replicated network holds every alliance")
+    out["skipped"] += [{"name": n, "reason": why} for n in CHECKS if n != "hostile_share"]
+    net.only = ("hostile_share",)
+    return net
+
+
+def _has_duration_draws(tree: xr.DataTree) -> bool:
+    return ("alliance_end" in tree["posterior_predictive"].data_vars and "dur_lo" in tree["constant_data"]
+            and "alliance_end" in tree["observed_data"].data_vars)
+
+
+def _one_step_ahead(tree: xr.DataTree, take: np.ndarray, onset: _Network, out: dict) -> _Network | None:
+    """Onset rows (block 2) joined with the continuing rows of block 3: every alliance of each year."""
+    const = tree["constant_data"]
+    end_rep = stack_draws(tree["posterior_predictive"]["alliance_end"], take).astype(np.int8)
+    end_obs = np.asarray(tree["observed_data"]["alliance_end"].values).astype(np.int8)
+    dlo = np.asarray(const["dur_lo"].values, np.int64)
+    dhi = np.asarray(const["dur_hi"].values, np.int64)
+    dyear = np.asarray(const["dur_year"].values, np.int64) + 1  # spell-year t predicts a[t + 1]
+    n_onset = len(onset.obs)
+    lo, hi = np.concatenate([onset.lo, dlo]), np.concatenate([onset.hi, dhi])
+    year = np.concatenate([onset.year, dyear])
+    if not pd.Index(pair_keys(lo, hi, year)).is_unique:
+        _skip_all(out, "blocks 2 and 3 both model some dyad-year: cannot join them into one network")
+        return None
+    net = _Network(lo, hi, year, rep=np.concatenate([onset.rep, 1 - end_rep], axis=1),
+                   obs=np.concatenate([onset.obs, 1 - end_obs]),
+                   lag=np.concatenate([np.zeros(n_onset), np.ones(len(end_obs))]))
+    out["mode"] = "one-step-ahead"
+    out["rows"] = (f"{len(net.obs):,} undirected dyad-years one step ahead: {n_onset:,} not allied the year before "
+                   f"(replicated alliance) and {len(end_obs):,} continuing an alliance (replicated 1 − "
+                   "alliance_end)")
+    out["notes"].append(
+        "one step ahead: each replicated status is drawn given the dyad's observed status the year before, "
+        "so persistence is conditioned on the observed alliances of t − 1; dyad-years modelled by neither "
+        "block (a dyad's first observed year, continuing rows the duration block left out) are not in the "
+        "networks")
+    return net
+
+
+def _hostile(panel: pd.DataFrame | None, net: _Network, out: dict) -> np.ndarray | None:
+    """The rows' hostile-pair flags from the panel (None, with the check skipped, without one)."""
+    if panel is None:
+        out["skipped"].append({"name": "hostile_share", "reason": "needs the panel's rivalry and init21_past10 "
+                                                                  "columns, which the fit does not store"})
+        return None
+    try:
+        hostile = hostile_pairs(panel, net.lo, net.hi, net.year)
+    except ValueError as err:
+        out["skipped"].append({"name": "hostile_share", "reason": str(err)})
+        return None
+    unknown = int(np.isnan(hostile).sum())
+    if unknown:
+        out["notes"].append(f"hostile pairs: {unknown:,} dyad-years with unknown rivalry or past "
+                            "initiations left out of that check")
+    return hostile
 
 
 def stored_network_checks(tree: xr.DataTree) -> dict | None:
@@ -561,3 +409,24 @@ def stored_network_checks(tree: xr.DataTree) -> dict | None:
     if tree.attrs.get("network_checks") is None:
         return None
     return dict(fit_meta(tree, "network_checks"))
+
+
+__all__ = [  # with the statistics of walt_bayes.fit.network_stats, importable from here as before
+    "CHECKS",
+    "HOSTILE_DEFINITION",
+    "check_lines",
+    "degree_histogram",
+    "degrees",
+    "fit_network_checks",
+    "hostile_pairs",
+    "hostile_share",
+    "network_checks",
+    "network_statistics",
+    "pair_keys",
+    "persistence",
+    "previous_rows",
+    "stored_network_checks",
+    "summarise",
+    "thin_index",
+    "transitivity",
+]

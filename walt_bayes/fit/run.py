@@ -111,26 +111,35 @@ def fit_model(
     """
     seed = int(seed)
     seeds = derived_seeds(seed)
-    s = spec.sampler
-    settings = {
-        "sampler": sampler or s.sampler,
-        "draws": int(draws or s.draws),
-        "tune": int(tune or s.tune),
-        "chains": int(chains or s.chains),
-        "target_accept": s.target_accept,
-        "cores": int(cores or min(os.cpu_count() or 1, chains or s.chains)),
-        "prior_draws": s.prior_draws,
-        "adaptation": s.adaptation if (sampler or s.sampler) == "nutpie" else "pymc default",
-    }
+    settings = sampler_settings(spec, draws=draws, tune=tune, chains=chains, sampler=sampler, cores=cores)
     walls: dict[str, float] = {}
     t0 = time.perf_counter()
     design = build_design(panel, spec, name=data_name, case_control=case_control, seed=seeds["case_control"])
     model = build_model(design, spec)
     # NUTS samples the same posterior through the fused likelihood kernel (one pass for
-    # value and gradient); checks, log-likelihood and predictive draws use ``model``.
+    # value and gradient); the prior predictive draws (and, for a model pointwise_groups
+    # does not cover, the log-likelihood and predictive draws) use ``model``.
     sampling_model = build_model(design, spec, fused=True)
     walls["build"] = time.perf_counter() - t0
 
+    idata = _draw(design, model, sampling_model, settings, seeds, progressbar, walls)
+    idata["constant_data"] = xr.DataTree(design.to_dataset())
+    _drop_object_stats(idata)
+    compact_groups(idata)
+
+    summary = summary_table(idata)
+    convergence = check_convergence(idata, summary)
+    idata.attrs.update(_provenance(spec, design, settings, walls, convergence, data_name, data_sha256, seed))
+    t0 = time.perf_counter()
+    idata.attrs["network_checks"] = json.dumps(_network_checks(idata, panel, spec))
+    walls["network_checks"] = time.perf_counter() - t0
+    idata.attrs["wall_times"] = json.dumps(walls)
+    return LoadedFit(idata, summary=summary, convergence=convergence, design=design)
+
+
+def _draw(design, model: pm.Model, sampling_model: pm.Model, settings: dict, seeds: dict[str, int],
+          progressbar: bool, walls: dict[str, float]) -> xr.DataTree:
+    """Prior predictive, posterior, pointwise log-likelihood and predictive draws (timed in ``walls``)."""
     t0 = time.perf_counter()
     prior = pm.sample_prior_predictive(
         draws=settings["prior_draws"], model=model, random_seed=seeds["prior"], compile_kwargs=QUICK_COMPILE
@@ -146,53 +155,82 @@ def fit_model(
     walls["sampling"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    if can_fuse(design):
-        # Blocks 1-2 only: vectorised numpy over draws (~4x faster than PyMC's forward sampling).
-        groups = pointwise_groups(idata["posterior"].to_dataset(), design, seeds["posterior_predictive"])
-        for name, ds in groups.items():
-            idata[name] = xr.DataTree(ds)
-    else:
-        pm.compute_log_likelihood(idata, model=model, progressbar=False, compile_kwargs=QUICK_COMPILE)
-        compact_groups(idata)  # float32 log-likelihood before the predictive draws: a lower memory peak
-        pm.sample_posterior_predictive(
-            idata, model=model, extend_inferencedata=True, random_seed=seeds["posterior_predictive"],
-            progressbar=False, compile_kwargs=QUICK_COMPILE,
-        )
+    _add_pointwise_groups(idata, design, model, seeds["posterior_predictive"])
     walls["posterior_predictive"] = time.perf_counter() - t0
 
     for group in ("prior", "prior_predictive"):
         if group in prior.children:
             idata[group] = prior[group]
-    idata["constant_data"] = xr.DataTree(design.to_dataset())
-    _drop_object_stats(idata)
-    compact_groups(idata)
+    return idata
 
-    summary = summary_table(idata)
-    convergence = check_convergence(idata, summary)
-    idata.attrs.update(
-        {
-            "format": FORMAT,
-            "spec_name": spec.name,
-            "spec_toml": spec.source_text,
-            "data_name": data_name,
-            "data_sha256": data_sha256,
-            "walt_bayes_version": walt_bayes.__version__,
-            "versions": json.dumps(library_versions()),
-            "seed": seed,
-            "sampler": settings["sampler"],
-            "sampler_settings": json.dumps(settings),
-            "wall_times": json.dumps(walls),
-            "convergence": json.dumps(convergence.to_dict()),
-            "design_notes": json.dumps(design.notes),
-            "dropped_terms": json.dumps(design.dropped_terms),
-            "case_control": json.dumps(design.case_control or {"used": False}),
-        }
+
+def sampler_settings(spec: ModelSpec, *, draws: int | None = None, tune: int | None = None,
+                     chains: int | None = None, sampler: str | None = None, cores: int | None = None) -> dict:
+    """The resolved sampler settings of a fit: the spec's, with the given overrides.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The theory variant (its ``[sampler]`` table).
+    draws, tune, chains, sampler, cores : optional
+        Overrides; ``cores`` defaults to one per chain, at most the machine's.
+
+    Returns
+    -------
+    dict
+        As stored in a fit's ``sampler_settings``: ``sampler``, ``draws``, ``tune``, ``chains``,
+        ``target_accept``, ``cores``, ``prior_draws``, ``adaptation``.
+    """
+    s = spec.sampler
+    return {
+        "sampler": sampler or s.sampler,
+        "draws": int(draws or s.draws),
+        "tune": int(tune or s.tune),
+        "chains": int(chains or s.chains),
+        "target_accept": s.target_accept,
+        "cores": int(cores or min(os.cpu_count() or 1, chains or s.chains)),
+        "prior_draws": s.prior_draws,
+        "adaptation": s.adaptation if (sampler or s.sampler) == "nutpie" else "pymc default",
+    }
+
+
+def _add_pointwise_groups(idata: xr.DataTree, design, model: pm.Model, seed: int) -> None:
+    """Add ``log_likelihood``, ``posterior_predictive`` and ``observed_data`` to a sampled fit."""
+    if can_fuse(design):
+        # Blocks 1-3 without a joining block: vectorised numpy over draws (~4x faster than
+        # PyMC's forward sampling).
+        groups = pointwise_groups(idata["posterior"].to_dataset(), design, seed)
+        for name, ds in groups.items():
+            idata[name] = xr.DataTree(ds)
+        return
+    pm.compute_log_likelihood(idata, model=model, progressbar=False, compile_kwargs=QUICK_COMPILE)
+    compact_groups(idata)  # float32 log-likelihood before the predictive draws: a lower memory peak
+    pm.sample_posterior_predictive(
+        idata, model=model, extend_inferencedata=True, random_seed=seed,
+        progressbar=False, compile_kwargs=QUICK_COMPILE,
     )
-    t0 = time.perf_counter()
-    idata.attrs["network_checks"] = json.dumps(_network_checks(idata, panel, spec))
-    walls["network_checks"] = time.perf_counter() - t0
-    idata.attrs["wall_times"] = json.dumps(walls)
-    return LoadedFit(idata, summary=summary, convergence=convergence, design=design)
+
+
+def _provenance(spec: ModelSpec, design, settings: dict, walls: dict, convergence, data_name: str,
+                data_sha256: str, seed: int) -> dict[str, object]:
+    """The root attributes that say how a fit was made (MODEL.md "What every fit stores")."""
+    return {
+        "format": FORMAT,
+        "spec_name": spec.name,
+        "spec_toml": spec.source_text,
+        "data_name": data_name,
+        "data_sha256": data_sha256,
+        "walt_bayes_version": walt_bayes.__version__,
+        "versions": json.dumps(library_versions()),
+        "seed": seed,
+        "sampler": settings["sampler"],
+        "sampler_settings": json.dumps(settings),
+        "wall_times": json.dumps(walls),
+        "convergence": json.dumps(convergence.to_dict()),
+        "design_notes": json.dumps(design.notes),
+        "dropped_terms": json.dumps(design.dropped_terms),
+        "case_control": json.dumps(design.case_control or {"used": False}),
+    }
 
 
 #: Pointwise groups stored at reduced precision (see :func:`compact_groups`).

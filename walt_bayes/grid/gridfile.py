@@ -155,6 +155,16 @@ def _safe(text: str) -> str:
 def load_grid(path: str | Path) -> Grid:
     """Read and validate a grid file.
 
+    Parameters
+    ----------
+    path : path
+        The grid file (TOML; see the module docstring).
+
+    Returns
+    -------
+    Grid
+        Relative paths resolved against the file's folder.
+
     Raises
     ------
     GridError
@@ -178,7 +188,24 @@ def load_grid(path: str | Path) -> Grid:
         raise fail(
             f"grid.{sorted(extra)[0]}", "unknown key (expected variants, seeds, prior_scales)"
         )
-    variants_raw = g.get("variants")
+    variants = _variants(g.get("variants"), base, fail)
+    seeds = _seeds(g.get("seeds", [0]), fail)
+    scales = _prior_scales(g.get("prior_scales", [1.0]), fail)
+    data = [
+        _data_set(d, i, base, fail) for i, d in enumerate(_list_of_tables(raw.get("data"), fail))
+    ]
+    names = [d.name for d in data]
+    if len(set(names)) != len(names):
+        raise fail(
+            "data", f"two data sets are named '{next(n for n in names if names.count(n) > 1)}'"
+        )
+    sampler = _sampler(raw.get("sampler", {}), fail)
+    folds = _folds(raw.get("folds"), fail)
+    return Grid(path, variants, data, list(seeds), scales, dict(sampler), folds)
+
+
+def _variants(variants_raw, base: Path, fail) -> dict[str, str]:
+    """``grid.variants``: label -> spec reference (a bundled name, or a spec file's absolute path)."""
     if (
         not isinstance(variants_raw, list)
         or not variants_raw
@@ -196,7 +223,11 @@ def load_grid(path: str | Path) -> Grid:
         if label in variants:
             raise fail("grid.variants", f"'{v}' appears twice")
         variants[label] = ref
-    seeds = g.get("seeds", [0])
+    return variants
+
+
+def _seeds(seeds, fail) -> list[int]:
+    """``grid.seeds``: distinct non-negative integers."""
     if (
         not isinstance(seeds, list)
         or not seeds
@@ -205,7 +236,11 @@ def load_grid(path: str | Path) -> Grid:
         raise fail("grid.seeds", "a non-empty list of non-negative integers")
     if len(set(seeds)) != len(seeds):
         raise fail("grid.seeds", "repeated seed")
-    scales = g.get("prior_scales", [1.0])
+    return seeds
+
+
+def _prior_scales(scales, fail) -> list[float]:
+    """``grid.prior_scales``: distinct positive numbers (distinct as the cell ids write them)."""
     if (
         not isinstance(scales, list)
         or not scales
@@ -218,35 +253,35 @@ def load_grid(path: str | Path) -> Grid:
     scales = [float(s) for s in scales]
     if len({_num(s) for s in scales}) != len(scales):
         raise fail("grid.prior_scales", "repeated scale")
-    data = [
-        _data_set(d, i, base, fail) for i, d in enumerate(_list_of_tables(raw.get("data"), fail))
-    ]
-    names = [d.name for d in data]
-    if len(set(names)) != len(names):
-        raise fail(
-            "data", f"two data sets are named '{next(n for n in names if names.count(n) > 1)}'"
-        )
-    sampler = raw.get("sampler", {})
+    return scales
+
+
+def _sampler(sampler, fail) -> dict[str, int]:
+    """``[sampler]``: positive integer overrides of chains, draws, tune."""
     if not isinstance(sampler, dict) or set(sampler) - set(SAMPLER_KEYS):
         raise fail("sampler", f"a table with keys among {', '.join(SAMPLER_KEYS)}")
     for k, v in sampler.items():
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise fail(f"sampler.{k}", "a positive integer")
-    folds = raw.get("folds")
-    if folds is not None:
-        if not isinstance(folds, dict) or set(folds) - {"k", "group", "seed"}:
-            raise fail("folds", "a table with keys k, group, seed")
-        k = folds.get("k")
-        if not isinstance(k, int) or isinstance(k, bool) or k < 2:
-            raise fail("folds.k", "an integer >= 2")
-        group = folds.get("group", "dyad")
-        if group not in FOLD_GROUPS:
-            raise fail("folds.group", f"one of {', '.join(FOLD_GROUPS)}")
-        fseed = folds.get("seed", 0)
-        if not isinstance(fseed, int) or isinstance(fseed, bool) or fseed < 0:
-            raise fail("folds.seed", "a non-negative integer")
-        folds = {"k": k, "group": group, "seed": fseed}
-    return Grid(path, variants, data, list(seeds), scales, dict(sampler), folds)
+    return sampler
+
+
+def _folds(folds, fail) -> dict | None:
+    """``[folds]``: ``{"k", "group", "seed"}`` with the defaults filled in (None without the table)."""
+    if folds is None:
+        return None
+    if not isinstance(folds, dict) or set(folds) - {"k", "group", "seed"}:
+        raise fail("folds", "a table with keys k, group, seed")
+    k = folds.get("k")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 2:
+        raise fail("folds.k", "an integer >= 2")
+    group = folds.get("group", "dyad")
+    if group not in FOLD_GROUPS:
+        raise fail("folds.group", f"one of {', '.join(FOLD_GROUPS)}")
+    fseed = folds.get("seed", 0)
+    if not isinstance(fseed, int) or isinstance(fseed, bool) or fseed < 0:
+        raise fail("folds.seed", "a non-negative integer")
+    return {"k": k, "group": group, "seed": fseed}
 
 
 def _list_of_tables(value, fail) -> list[dict]:

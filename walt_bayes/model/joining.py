@@ -128,18 +128,15 @@ class JoiningArrays:
 
 
 def _schema(states: pd.DataFrame, members) -> pa.DataFrameSchema:
-    from walt_bayes.panel.embedded import (
-        _SLUG,
-        FIRST_YEAR,
-        LAST_YEAR,
-        _binary,
-        _int,
-        _known,
-        _not_before,
-        _row_check,
-        _text,
-        _years,
-    )
+    from walt_bayes.panel.me_checks import binary_column as _binary
+    from walt_bayes.panel.me_checks import int_column as _int
+    from walt_bayes.panel.me_checks import known_codes as _known
+    from walt_bayes.panel.me_checks import not_before as _not_before
+    from walt_bayes.panel.me_checks import row_check as _row_check
+    from walt_bayes.panel.me_checks import text_column as _text
+    from walt_bayes.panel.me_checks import years_check as _years
+    from walt_bayes.panel.me_codebook import FIRST_YEAR, LAST_YEAR
+    from walt_bayes.panel.me_codebook import SLUG as _SLUG
 
     def counts_match(d: pd.DataFrame) -> pd.Series:
         decided = d["side_won"].notna()
@@ -212,13 +209,9 @@ def load_war_joining(data_dir: str | Path | None = None) -> pd.DataFrame:
         A missing file or column, or a bad value: one line naming the file, the
         column and the CSV line numbers (header = line 1).
     """
-    from walt_bayes.panel.embedded import (
-        _load_state_years,
-        _load_states,
-        _Membership,
-        _validate,
-        resolve_data_dir,
-    )
+    from walt_bayes.panel.embedded import _load_state_years, _load_states, resolve_data_dir
+    from walt_bayes.panel.me_checks import validate as _validate
+    from walt_bayes.panel.me_schemas import Membership as _Membership
 
     path = resolve_data_dir(data_dir)
     file = path / FILE

@@ -164,6 +164,9 @@ HEADLINE = {"BAL-1": "direction_shared", "BW-1": "direction_partner", "COND-1": 
 
 
 def _expit(x):
+    # Not scipy.special.expit: it differs in the last bit for some inputs, which changes the
+    # true threat (``true_threat21``) of the persistent, trend, mutual, confounder and
+    # ideology_only worlds, so a seed would no longer give the panel it gave.
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -370,6 +373,29 @@ def simulate_world(
     tau, threat_params = _threat(cfg, a, rng, conf)
     init21, past10, past_any = _dispute_history(tau, cfg.burn_in, rng)
 
+    lin = _alliance_predictor(cfg, a, tau, conf, upper, rng)
+    ally, a0 = _alliances(cfg, lin, upper, rng)
+
+    panel["init21"] = a.rows(init21).astype(int)
+    panel["init21_past10"] = a.rows(past10).astype(int)
+    panel["init2_past10"] = a.rows(past_any).astype(int)
+    panel["ally"] = a.rows(ally).astype(int)
+    panel["pledge12"] = panel["ally"]
+    panel["true_threat21"] = a.rows(tau)
+    panel.attrs["unit"] = "directed dyad-year"
+    panel.attrs["name"] = f"world-{world}"
+
+    truth = _truth(cfg, a0, threat_params, ally, upper, panel, (n_states, n_years))
+    if field is not None:
+        truth["confounder_field"] = {int(c): float(v) for c, v in zip(a.codes, field, strict=True)}
+    return Simulation(panel=panel, truth=truth, world=world, seed=seed)
+
+
+def _alliance_predictor(
+    cfg: WorldConfig, a: _Arrays, tau: np.ndarray, conf: np.ndarray, upper: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """The alliance linear predictor (t, n, n) without intercept: true shared and partner threat, ideology,
+    dyad effects and the confounder."""
     # True shared and partner threat of each (undirected) dyad-year.
     shared = np.einsum("tij,tkj->tik", tau, tau)
     if cfg.partner_both:
@@ -382,22 +408,18 @@ def simulate_world(
     ideo = a.matrix("ideo_sim")
     dyad = rng.normal(0.0, cfg.dyad_sd, size=(a.n, a.n))
     dyad = np.triu(dyad, 1) + np.triu(dyad, 1).T
-    lin = (cfg.shared_effect * zs + cfg.partner_effect * zb + cfg.ideology_effect * ideo
-           + dyad[None] + cfg.confounder_alliance * conf[None])
-    ally, a0 = _alliances(cfg, lin, upper, rng)
+    return (cfg.shared_effect * zs + cfg.partner_effect * zb + cfg.ideology_effect * ideo
+            + dyad[None] + cfg.confounder_alliance * conf[None])
 
-    panel["init21"] = a.rows(init21).astype(int)
-    panel["init21_past10"] = a.rows(past10).astype(int)
-    panel["init2_past10"] = a.rows(past_any).astype(int)
-    panel["ally"] = a.rows(ally).astype(int)
-    panel["pledge12"] = panel["ally"]
-    panel["true_threat21"] = a.rows(tau)
-    panel.attrs["unit"] = "directed dyad-year"
-    panel.attrs["name"] = f"world-{world}"
 
+def _truth(
+    cfg: WorldConfig, a0: float, threat_params: dict, ally: np.ndarray, upper: np.ndarray, panel: pd.DataFrame,
+    size: tuple[int, int],
+) -> dict:
+    """The directions a fit should find, the generating parameters and the realised rates."""
     prev = ally[:-1][upper[1:]]
     now = ally[1:][upper[1:]]
-    truth: dict = {
+    return {
         "direction_shared": _sign(cfg.shared_effect),
         "direction_partner": _sign(cfg.partner_effect),
         "direction_cond1": _sign(cfg.shared_effect - cfg.partner_effect),
@@ -405,14 +427,11 @@ def simulate_world(
         **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "description"},
         "alliance_intercept": float(a0),
         **threat_params,
-        "n_states": n_states, "n_years": n_years,
+        "n_states": size[0], "n_years": size[1],
         "alliance_rate_realised": float(ally[upper].mean()),
         "dispute_rate_realised": float(panel["init21"].mean()),
         "persistence_realised": float(now[prev].mean()) if prev.any() else float("nan"),
     }
-    if field is not None:
-        truth["confounder_field"] = {int(c): float(v) for c, v in zip(a.codes, field, strict=True)}
-    return Simulation(panel=panel, truth=truth, world=world, seed=seed)
 
 
 def simulate_any(world: str, n_states: int | None = None, n_years: int | None = None, seed: int = 0) -> Simulation:

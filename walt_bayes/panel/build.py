@@ -48,6 +48,16 @@ import pandas as pd
 
 from walt_bayes.errors import DataError
 from walt_bayes.panel import columns, verbs
+from walt_bayes.panel.verb_tools import (
+    UNIT_DIRECTED,
+    Sources,
+    covered,
+    frame_arrays,
+    nullable,
+    state_key,
+    take,
+    years_arg,
+)
 from walt_bayes.sources import registry
 from walt_bayes.sources.fetch import ensure
 from walt_bayes.sources.read import read_source
@@ -109,10 +119,10 @@ def _float(col) -> np.ndarray:
 
 
 def _binary(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    return verbs._nullable(values, "Int8")
+    return nullable(values, "Int8")
 
 
-def derive_contract(df: pd.DataFrame, *, sources: verbs.Sources = None) -> pd.DataFrame:
+def derive_contract(df: pd.DataFrame, *, sources: Sources = None) -> pd.DataFrame:
     """Add the contract columns (:data:`columns.REQUIRED` and derivable
     :data:`columns.OPTIONAL`) to a frame that went through every verb."""
     need = (
@@ -132,7 +142,7 @@ def derive_contract(df: pd.DataFrame, *, sources: verbs.Sources = None) -> pd.Da
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise DataError(f"derive_contract: run the verbs that add {', '.join(missing)} first")
-    c1, c2, yr = verbs._frame_arrays(df)
+    c1, c2, yr = frame_arrays(df)
     codes = np.unique(np.concatenate([c1, c2]))
     regions = np.array([columns.region_of(int(c)) for c in codes], dtype=object)
     new: dict = {
@@ -146,12 +156,8 @@ def derive_contract(df: pd.DataFrame, *, sources: verbs.Sources = None) -> pd.Da
     nmc = sources["cow_nmc"] if sources and "cow_nmc" in sources else read_source("cow_nmc")
     off = offense_by_state_year(nmc)
     okeys, ovals = off.index.to_numpy(), off.to_numpy()
-    new["offense1"] = verbs._covered(
-        verbs._take(verbs._state_key(c1, yr), okeys, ovals), yr, "cow_nmc"
-    )
-    new["offense2"] = verbs._covered(
-        verbs._take(verbs._state_key(c2, yr), okeys, ovals), yr, "cow_nmc"
-    )
+    new["offense1"] = covered(take(state_key(c1, yr), okeys, ovals), yr, "cow_nmc")
+    new["offense2"] = covered(take(state_key(c2, yr), okeys, ovals), yr, "cow_nmc")
     ct = _float(df["conttype"])
     new["contiguous"] = _binary(np.where(np.isnan(ct), np.nan, (ct >= 1) & (ct <= 5)))
     cap = _float(df["capdist"])
@@ -182,16 +188,34 @@ def order_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _years(years) -> tuple[int, int]:
-    return verbs._years_arg(years)
+    return years_arg(years)
 
 
 def panel_name(years: tuple[int, int], region: str | None, relevant: bool) -> str:
+    """``global-cow_<first>-<last>[_<region>][_relevant]``, e.g. ``global-cow_1990-2000``."""
     parts = ["global-cow", f"{years[0]}-{years[1]}"]
     if region:
         parts.append(region.replace("_", "-"))
     if relevant:
         parts.append("relevant")
     return "_".join(parts)
+
+
+#: The verbs that run after the frame is cut (:func:`_frame`), with their progress labels.
+_STEPS = (
+    ("capabilities", verbs.add_capabilities),
+    ("distance", verbs.add_distance),
+    ("second-order neighbours", verbs.add_second_order_neighbours),
+    ("disputes", verbs.add_disputes),
+    ("rivalries", verbs.add_rivalries),
+    ("territorial threat", verbs.add_territorial_threat),
+    ("democracy", verbs.add_democracy),
+    ("alliances", verbs.add_atop_alliances),
+    ("IGOs", verbs.add_igos),
+    ("trade", verbs.add_trade),
+    ("irregular entry", verbs.add_irregular_entry),
+    ("wars", verbs.add_war_participation),
+)
 
 
 def build_global_panel(
@@ -201,7 +225,7 @@ def build_global_panel(
     progress: Callable[[str], None] | None = None,
     *,
     mirror: str | os.PathLike | None = None,
-    sources: verbs.Sources = None,
+    sources: Sources = None,
 ) -> pd.DataFrame:
     """The global COW directed dyad-year panel with every threat input.
 
@@ -234,50 +258,56 @@ def build_global_panel(
         say("checking sources")
         for n in PANEL_SOURCES:
             ensure(n, mirror=mirror)
+    df = _frame(y, key, relevant, say, sources)
+    for label, verb in _STEPS:
+        say(label)
+        df = verb(df, sources=sources)
+    say("contract columns")
+    df = order_columns(derive_contract(df, sources=sources))
+    df.attrs = _panel_attrs(df.attrs, y, key, relevant)
+    return df
+
+
+def _frame(
+    years: tuple[int, int],
+    region: str | None,
+    relevant: bool,
+    say: Callable[[str], None],
+    sources: Sources,
+) -> pd.DataFrame:
+    """The dyad-years with major powers and contiguity, cut to ``region`` and ``relevant``.
+
+    The filters run as soon as their inputs exist, so that the later verbs see only
+    the rows that are kept.
+    """
     say("dyad-years")
-    df = verbs.create_dyad_years("cow", y, directed=True, sources=sources)
+    df = verbs.create_dyad_years("cow", years, directed=True, sources=sources)
     say("major powers")
     df = verbs.add_major_powers(df, sources=sources)
-    if key:
-        df = verbs.filter_region(df, key)
+    if region:
+        df = verbs.filter_region(df, region)
     say("contiguity")
     df = verbs.add_contiguity(df, sources=sources)
     if relevant:
         df = verbs.filter_relevant(df)
-    steps = [
-        ("capabilities", verbs.add_capabilities),
-        ("distance", verbs.add_distance),
-        ("second-order neighbours", verbs.add_second_order_neighbours),
-        ("disputes", verbs.add_disputes),
-        ("rivalries", verbs.add_rivalries),
-        ("territorial threat", verbs.add_territorial_threat),
-        ("democracy", verbs.add_democracy),
-        ("alliances", verbs.add_atop_alliances),
-        ("IGOs", verbs.add_igos),
-        ("trade", verbs.add_trade),
-        ("irregular entry", verbs.add_irregular_entry),
-        ("wars", verbs.add_war_participation),
-    ]
-    for label, verb in steps:
-        say(label)
-        df = verb(df, sources=sources)
-    say("contract columns")
-    df = derive_contract(df, sources=sources)
-    df = order_columns(df)
-    used = list(dict.fromkeys(df.attrs.get("sources", [])))
-    df.attrs = {
-        "unit": verbs.UNIT_DIRECTED,
-        "name": panel_name(y, key, relevant),
+    return df
+
+
+def _panel_attrs(attrs: dict, years: tuple[int, int], region: str | None, relevant: bool) -> dict:
+    """The global panel's attrs: what it is, how it was cut, the sources it read."""
+    used = list(dict.fromkeys(attrs.get("sources", [])))
+    return {
+        "unit": UNIT_DIRECTED,
+        "name": panel_name(years, region, relevant),
         "system": "cow",
-        "years": [y[0], y[1]],
-        "region": key,
+        "years": [years[0], years[1]],
+        "region": region,
         "relevant": bool(relevant),
         "sources": used,
         "sha256": {n: registry.get(n).sha256 for n in used},
         "versions": {n: registry.get(n).version for n in used},
         "builder": "walt_bayes.panel.build.build_global_panel",
     }
-    return df
 
 
 def missingness(df: pd.DataFrame) -> pd.Series:

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from walt_bayes.errors import DataError, describe_rows
-from walt_bayes.model.design import check_panel
 from walt_bayes.panel import columns, named
 from walt_bayes.panel.hashing import panel_sha256
 
@@ -58,6 +57,34 @@ def read_panel_file(path: Path) -> pd.DataFrame:
     except Exception as err:  # pyarrow/pandas raise many types for corrupt files
         raise DataError(f"{path}: cannot read panel ({type(err).__name__}: {err})") from err
     raise DataError(f"{path}: unknown panel format '{path.suffix}' (use .parquet or .csv)")
+
+
+def check_panel(panel: pd.DataFrame, name: str = "panel") -> None:
+    """Check that a panel can become a model design: required columns, unique keys.
+
+    :func:`walt_bayes.model.design.build_design` checks every panel it is given with it;
+    :func:`validate_panel` checks a panel file with it when it is read, so the problem is
+    reported before any model is built.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        A directed dyad-year panel.
+    name : str
+        The panel's name, for messages.
+
+    Raises
+    ------
+    DataError
+        A required column is missing or a (ccode1, ccode2, year) occurs twice.
+    """
+    missing = [c for c in columns.REQUIRED if c not in panel.columns]
+    if missing:
+        raise DataError(f"{name}: missing required column '{missing[0]}' ({columns.REQUIRED[missing[0]]})")
+    dup = panel.duplicated(["ccode1", "ccode2", "year"])
+    if dup.any():
+        rows = panel.index[dup][:5].tolist()
+        raise DataError(f"{name}: duplicate (ccode1, ccode2, year) at rows {rows}")
 
 
 def _where(rows: np.ndarray, csv: bool) -> str:

@@ -8,7 +8,8 @@ members (``state_years.csv``) in a year of 1955-1979.
 
 The mirror carries pledge flags per dyad-year but no alliance identifiers, so the
 ATOP alliances behind those dyad-years are listed in ``data/middle_east/atop_reference.csv``
-(read into :data:`ATOP_ALLIANCES`; columns in CODEBOOK.md, *ATOP reference list*),
+(read into :data:`ATOP_ALLIANCES` by :mod:`walt_bayes.panel.me_atop_reference`; columns
+in CODEBOOK.md, *ATOP reference list*),
 transcribed from ATOP's member-level file (ATOP v4, Leeds et al.; ``atopid``,
 members and their entry and exit years, restricted to panel states; read from the
 copy in the public replication archive ``joshuaalley/arms-allies``,
@@ -27,7 +28,8 @@ with the reason it is left out, in the table *ATOP alliances left out* of
 Agreement is measured on undirected dyad-years (both coders' "allied" as 0/1):
 Cohen's kappa, recall (share of ATOP's allied dyad-years that the embedded coding
 also has) and precision (share of the embedded allied dyad-years that ATOP also
-has), overall, per ATOP pledge type and per episode kind (:func:`agreement_tables`).
+has), overall, per ATOP pledge type and per episode kind (:func:`agreement_tables`;
+the measures are :mod:`walt_bayes.panel.me_agreement`).
 
 Run ``python -m walt_bayes.panel.me_audit`` (with ``WALT_BAYES_MIRROR`` pointing at
 the mirror, or the file cached) to print the figures as Markdown.
@@ -43,20 +45,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from walt_bayes.errors import DataError, describe_rows
-from walt_bayes.panel.embedded import (
-    FIRST_YEAR,
-    LAST_YEAR,
-    MiddleEastTables,
-    load_tables,
-    resolve_data_dir,
-)
+from walt_bayes.panel.embedded import FIRST_YEAR, MiddleEastTables, load_tables, resolve_data_dir
+from walt_bayes.panel.me_agreement import Agreement as Agreement
+from walt_bayes.panel.me_agreement import agreement
+from walt_bayes.panel.me_atop_reference import ATOP_ALLIANCES, Pair
+from walt_bayes.panel.me_atop_reference import ATOP_REFERENCE_COLUMNS as ATOP_REFERENCE_COLUMNS
+from walt_bayes.panel.me_atop_reference import ATOP_REFERENCE_FILE as ATOP_REFERENCE_FILE
+from walt_bayes.panel.me_atop_reference import ONGOING as ONGOING
+from walt_bayes.panel.me_atop_reference import AtopAlliance as AtopAlliance
+from walt_bayes.panel.me_atop_reference import load_atop_alliances as load_atop_alliances
+from walt_bayes.panel.me_derive import member_pairs
 
 #: Share of an ATOP alliance's panel dyad-years that the embedded coding must ally
 #: for the alliance to count as matched.
 MATCH_SHARE = 0.5
-#: Exit year of members still in the alliance after the panel ends.
-ONGOING = 9999
 #: ATOP pledge flags of the mirror, in ATOP's order, with their one-letter codes.
 PLEDGES = {
     "atop_defense": "D",
@@ -70,96 +72,6 @@ PLEDGES = {
 ARAB_LEAGUE = ("3015", "3205")
 #: Heading of the codebook section whose table lists the ATOP alliances left out.
 CODEBOOK_TABLE_HEADING = "### ATOP alliances left out"
-
-Pair = tuple[int, int, int]  # (lo, hi, year), lo < hi
-
-
-@dataclass(frozen=True)
-class AtopAlliance:
-    """One ATOP alliance as far as it concerns panel states.
-
-    ``members`` are ``(ccode, entry year, exit year)`` spans of panel states
-    (``ONGOING`` = still a member after 1979); a state may have several spans
-    (ATOP phases).  ``pledges`` are ATOP's alliance-level pledge codes (D defense,
-    O offense, N neutrality, A non-aggression, C consultation).
-    """
-
-    atopid: str
-    name: str
-    signed: int
-    pledges: str
-    members: tuple[tuple[int, int, int], ...]
-
-    def pair_years(self, member_years: set[tuple[int, int]]) -> set[Pair]:
-        """Undirected dyad-years in which two members are in force and system members."""
-        out: set[Pair] = set()
-        for (a, s1, e1), (b, s2, e2) in combinations(self.members, 2):
-            if a == b:
-                continue
-            lo, hi = min(a, b), max(a, b)
-            for year in range(max(s1, s2, FIRST_YEAR), min(e1, e2, LAST_YEAR) + 1):
-                if (a, year) in member_years and (b, year) in member_years:
-                    out.add((lo, hi, year))
-        return out
-
-
-#: The ATOP reference list, one row per member spell (documented in CODEBOOK.md,
-#: *ATOP reference list*).
-ATOP_REFERENCE_FILE = "atop_reference.csv"
-#: Columns of :data:`ATOP_REFERENCE_FILE`: alliance-level fields repeated on every
-#: member row, then the member's ``ccode`` and its entry and exit years.
-ATOP_REFERENCE_COLUMNS = ("atopid", "name", "signed", "pledges", "ccode", "entry", "exit")
-
-
-def load_atop_alliances(path: str | Path | None = None) -> tuple[AtopAlliance, ...]:
-    """Read the ATOP reference list (``data/middle_east/atop_reference.csv`` by default).
-
-    Alliances come in the order of their first row, members in row order.  Raises
-    :class:`~walt_bayes.errors.DataError` (one line) on a missing or malformed file.
-    """
-    path = Path(path) if path is not None else resolve_data_dir(None) / ATOP_REFERENCE_FILE
-    fname = path.name
-    if not path.is_file():
-        raise DataError(f"{fname}: file not found in {path.parent}")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{fname}: cannot parse CSV ({type(err).__name__}: {err})") from err
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in ATOP_REFERENCE_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(f"{fname}: missing column(s) {', '.join(repr(c) for c in missing)}")
-    if df.empty:
-        raise DataError(f"{fname}: no data rows")
-    df = df[list(ATOP_REFERENCE_COLUMNS)].apply(lambda col: col.str.strip())
-    rows = df.index + 2  # 0-based data row -> CSV line (header is line 1)
-
-    def check(bad: pd.Series, what: str) -> None:
-        if bad.any():
-            lines = describe_rows(rows[bad.to_numpy()])
-            raise DataError(f"{fname}: {what} at CSV {lines} (line numbers, header = line 1)")
-
-    check((df == "").any(axis=1), "empty field(s)")
-    for col in ("signed", "ccode", "entry", "exit"):
-        check(~df[col].str.fullmatch(r"[0-9]+"), f"column {col!r} is not a whole number")
-        df[col] = df[col].astype(int)
-    check(df["entry"] > df["exit"], "entry year after exit year")
-    check(~df["pledges"].str.fullmatch(r"[DONAC]+"), "pledges not letters of DONAC")
-    out = []
-    for atopid, g in df.groupby("atopid", sort=False):
-        head = g[["name", "signed", "pledges"]].drop_duplicates()
-        if len(head) > 1:
-            raise DataError(f"{fname}: alliance {atopid}: rows differ in name, signed or pledges")
-        name, signed, pledges = head.iloc[0]
-        members = tuple(zip(g["ccode"], g["entry"], g["exit"], strict=True))
-        out.append(AtopAlliance(atopid, name, int(signed), pledges, members))
-    return tuple(out)
-
-
-#: ATOP alliances with two or more panel states in force in some panel year
-#: (ATOP v4 member file; names ours; ``signed`` is the year the alliance or, for 2535,
-#: its 1942 treaty began), read from :data:`ATOP_REFERENCE_FILE`.
-ATOP_ALLIANCES: tuple[AtopAlliance, ...] = load_atop_alliances()
 
 
 # --------------------------------------------------------------------------- data
@@ -218,6 +130,7 @@ def atop_pair_years(atop: pd.DataFrame, members: set[tuple[int, int]]) -> pd.Dat
 
 
 def _keys(df: pd.DataFrame) -> set[Pair]:
+    """The ``(lo, hi, year)`` rows of a frame as a set."""
     return set(zip(df["lo"].astype(int), df["hi"].astype(int), df["year"].astype(int), strict=True))
 
 
@@ -266,58 +179,10 @@ def embedded_pair_years(tables: MiddleEastTables) -> pd.DataFrame:
         strict=True,
     ):
         kind = episode_kind(mem, majors)
-        for a, b in combinations(mem, 2):
+        for lo, hi in member_pairs(mem):
             for year in range(max(int(s), FIRST_YEAR), int(e) + 1):
-                rows.append((min(a, b), max(a, b), year, eid, int(formal), kind))
+                rows.append((lo, hi, year, eid, int(formal), kind))
     return pd.DataFrame(rows, columns=["lo", "hi", "year", "episode_id", "formal", "kind"])
-
-
-# --------------------------------------------------------------------------- agreement
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """Agreement of two 0/1 codings of the same dyad-years."""
-
-    n: int  # dyad-years compared
-    both: int  # allied in both
-    ours_only: int  # allied in the embedded coding only
-    atop_only: int  # allied in ATOP only
-
-    @property
-    def neither(self) -> int:
-        return self.n - self.both - self.ours_only - self.atop_only
-
-    @property
-    def recall(self) -> float:
-        """Share of ATOP's allied dyad-years that the embedded coding has."""
-        d = self.both + self.atop_only
-        return self.both / d if d else float("nan")
-
-    @property
-    def precision(self) -> float:
-        """Share of the embedded allied dyad-years that ATOP has."""
-        d = self.both + self.ours_only
-        return self.both / d if d else float("nan")
-
-    @property
-    def kappa(self) -> float:
-        """Cohen's kappa."""
-        n = self.n
-        if not n:
-            return float("nan")
-        po = (self.both + self.neither) / n
-        p_ours = (self.both + self.ours_only) / n
-        p_atop = (self.both + self.atop_only) / n
-        pe = p_ours * p_atop + (1 - p_ours) * (1 - p_atop)
-        return (po - pe) / (1 - pe) if pe < 1 else float("nan")
-
-
-def agreement(ours: set[Pair], atop: set[Pair], universe_: set[Pair]) -> Agreement:
-    """Compare two sets of allied dyad-years inside ``universe_``."""
-    ours, atop = ours & universe_, atop & universe_
-    both = len(ours & atop)
-    return Agreement(len(universe_), both, len(ours) - both, len(atop) - both)
 
 
 @dataclass(frozen=True)
@@ -333,10 +198,12 @@ class Audit:
 
     @property
     def atop_keys(self) -> set[Pair]:
+        """ATOP's allied dyad-years (the mirror's)."""
         return _keys(self.atop)
 
     @property
     def our_keys(self) -> set[Pair]:
+        """The embedded coding's allied dyad-years."""
         return _keys(self.ours)
 
     def coverage(self) -> pd.DataFrame:
@@ -422,6 +289,34 @@ def reference_sets(audit: Audit) -> dict[str, set[Pair]]:
     return out
 
 
+def _agreement_row(
+    group: str,
+    label: str,
+    ours: set[Pair],
+    atop: set[Pair],
+    atop_x: set[Pair],
+    universe_: set[Pair],
+) -> dict:
+    """One row of :func:`agreement_tables`: ``ours`` against both ATOP references."""
+    ag, agx = agreement(ours, atop, universe_), agreement(ours, atop_x, universe_)
+    return {
+        "group": group,
+        "label": label,
+        "n": ag.n,
+        "ours": ag.both + ag.ours_only,
+        "atop": ag.both + ag.atop_only,
+        "both": ag.both,
+        "kappa": ag.kappa,
+        "recall": ag.recall,
+        "precision": ag.precision,
+        "atop_x": agx.both + agx.atop_only,
+        "both_x": agx.both,
+        "kappa_x": agx.kappa,
+        "recall_x": agx.recall,
+        "precision_x": agx.precision,
+    }
+
+
 def agreement_tables(audit: Audit) -> pd.DataFrame:
     """Kappa, recall and precision overall, per ATOP pledge type and per episode kind.
 
@@ -443,49 +338,26 @@ def agreement_tables(audit: Audit) -> pd.DataFrame:
     ours = audit.ours
     allied = audit.our_keys
     inside = ref["arab_league"] & uni
-    rows = []
-
-    def add(group: str, label: str, o: set[Pair], a: set[Pair], ax: set[Pair], u=uni) -> None:
-        ag, agx = agreement(o, a, u), agreement(o, ax, u)
-        rows.append(
-            {
-                "group": group,
-                "label": label,
-                "n": ag.n,
-                "ours": ag.both + ag.ours_only,
-                "atop": ag.both + ag.atop_only,
-                "both": ag.both,
-                "kappa": ag.kappa,
-                "recall": ag.recall,
-                "precision": ag.precision,
-                "atop_x": agx.both + agx.atop_only,
-                "both_x": agx.both,
-                "kappa_x": agx.kappa,
-                "recall_x": agx.recall,
-                "precision_x": agx.precision,
-            }
-        )
-
     a, ax = ref["all"], ref["no_arab_league"]
-    add("overall", "all episodes", allied, a, ax)
-    add("overall", "formal episodes", _keys(ours[ours["formal"] == 1]), a, ax)
-    add(
-        "overall",
-        "all episodes, pairs outside the Arab League treaties",
-        allied,
-        a,
-        ax,
-        uni - inside,
-    )
-    add("overall", "all episodes, pairs inside the Arab League treaties", allied, a, ax, inside)
-    for col, code in PLEDGES.items():
-        add(
-            "atop_type",
-            f"{col.removeprefix('atop_')} ({code})",
+    rows = [
+        _agreement_row("overall", "all episodes", allied, a, ax, uni),
+        _agreement_row("overall", "formal episodes", _keys(ours[ours["formal"] == 1]), a, ax, uni),
+        _agreement_row(
+            "overall",
+            "all episodes, pairs outside the Arab League treaties",
             allied,
-            ref[f"all:{code}"],
-            ref[f"no_arab_league:{code}"],
-        )
+            a,
+            ax,
+            uni - inside,
+        ),
+        _agreement_row(
+            "overall", "all episodes, pairs inside the Arab League treaties", allied, a, ax, inside
+        ),
+    ]
+    for col, code in PLEDGES.items():
+        label = f"{col.removeprefix('atop_')} ({code})"
+        by_type = (ref[f"all:{code}"], ref[f"no_arab_league:{code}"])
+        rows.append(_agreement_row("atop_type", label, allied, *by_type, uni))
     kinds = {
         "formal": ours["formal"] == 1,
         "informal": ours["formal"] == 0,
@@ -494,7 +366,7 @@ def agreement_tables(audit: Audit) -> pd.DataFrame:
         "regional_multilateral": ours["kind"] == "regional_multilateral",
     }
     for label, mask in kinds.items():
-        add("episode_kind", label, _keys(ours[mask]), a, ax)
+        rows.append(_agreement_row("episode_kind", label, _keys(ours[mask]), a, ax, uni))
     return pd.DataFrame(rows)
 
 
@@ -535,10 +407,12 @@ def codebook_left_out(path: str | Path | None = None) -> dict[str, list[str]]:
 
 
 def _pct(x: float) -> str:
+    """A share as a percentage, an en dash for NaN (x != x only for NaN)."""
     return "–" if x != x else f"{100 * x:.1f} %"
 
 
 def _k(x: float) -> str:
+    """A kappa to three places, an en dash for NaN."""
     return "–" if x != x else f"{x:.3f}"
 
 
@@ -590,6 +464,7 @@ def report(audit: Audit) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m walt_bayes.panel.me_audit [DATA_DIR]``: print :func:`report` as Markdown."""
     argv = sys.argv[1:] if argv is None else argv
     data_dir = argv[0] if argv else None
     print(report(run_audit(data_dir=data_dir)))

@@ -2,7 +2,9 @@
 
 Posterior plots go through ArviZ (``az.plot_*`` from arviz-plots, matplotlib
 backend); the rest are plain matplotlib on the quantities of
-:mod:`walt_bayes.report.quantities`.  Every interval is a 94% HDI.
+:mod:`walt_bayes.report.quantities`.  Every interval is a 94% HDI.  The threat figures
+live in :mod:`walt_bayes.report.threat_figures` and the shared conventions (colours,
+forest plots) in :mod:`walt_bayes.report.figure_style`; both are importable from here.
 """
 
 from __future__ import annotations
@@ -18,22 +20,43 @@ from matplotlib.figure import Figure
 
 from walt_bayes.fit.diagnostics import CI_PROB, named_parameters
 from walt_bayes.report import quantities as q
+from walt_bayes.report.figure_style import (
+    BLUE,
+    GREY,
+    ORANGE,
+    PCT,
+    RED,
+    figure_of,
+    forest,
+    percent_axis,
+)
+from walt_bayes.report.threat_figures import threat_network, threat_over_time, threat_weights
 
-BLUE, ORANGE, GREY, RED = "#1f77b4", "#ff7f0e", "#7f7f7f", "#d62728"
-_PCT = f"{CI_PROB:.0%}"
-
-
-def _figure(pc) -> Figure:
-    """The matplotlib Figure behind an arviz-plots PlotCollection."""
-    return pc.viz["figure"].item()
-
-
-def _percent_axis(ax, axis: str = "y") -> None:
-    from matplotlib.ticker import PercentFormatter
-
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(
-        PercentFormatter(1.0, decimals=None)
-    )
+__all__ = [
+    "BLUE",
+    "GREY",
+    "ORANGE",
+    "RED",
+    "alliance_effects",
+    "calibration",
+    "calibration_pava",
+    "compare_elpd",
+    "compare_forest",
+    "compare_ppc_by_year",
+    "data_by_year",
+    "key_parameters",
+    "network_checks",
+    "network_degrees",
+    "ppc_by_region",
+    "ppc_by_year",
+    "ppc_overall",
+    "prior_predictive",
+    "rank",
+    "threat_network",
+    "threat_over_time",
+    "threat_weights",
+    "trace",
+]
 
 
 # ------------------------------------------------------------------ data
@@ -48,16 +71,17 @@ def data_by_year(fit: q.ReportFit) -> Figure:
         ax2.plot(
             tab["year"], tab["dispute_rate"], "s--", color=RED, label="directed dispute initiations"
         )
-    _percent_axis(ax2)
+    percent_axis(ax2)
     ax2.set(title="Observed rates", xlabel="year", ylabel="share of dyad-years", ylim=(0, None))
     ax2.legend(frameon=False)
     return fig
 
 
 def _rate_hist(ax, rates: np.ndarray, observed: float, title: str, colour: str) -> None:
+    """Histogram of replicated rates with the observed rate marked."""
     ax.hist(rates, bins=40, color=colour, alpha=0.7)
     ax.axvline(observed, color="black", lw=2, label=f"observed {observed:.1%}")
-    _percent_axis(ax, "x")
+    percent_axis(ax, "x")
     ax.set(title=title, xlabel="alliance rate", ylabel="draws")
     ax.legend(frameon=False)
 
@@ -90,27 +114,6 @@ def prior_predictive(fit: q.ReportFit) -> Figure:
     return fig
 
 
-def _forest(trees, names: list[str], title: str, height: float) -> Figure:
-    longest = max((len(n) for n in names), default=10)
-    pc = az.plot_forest(
-        trees,
-        var_names=names,
-        combined=True,
-        backend="matplotlib",
-        figure_kwargs={"figsize": (9, height), "width_ratios": [max(1.0, longest / 14), 2.5]},
-    )
-    if isinstance(trees, dict):
-        pc.add_legend("model", title="fit")
-    fig = _figure(pc)
-    # The label column needs no axis of its own ("variable" under the names says nothing).
-    fig.axes[0].set_xlabel("")
-    fig.axes[0].axis("off")
-    for ax in fig.axes[1:]:
-        ax.axvline(0, color=GREY, ls="--", lw=1)
-    fig.suptitle(title)
-    return fig
-
-
 # ------------------------------------------------------------------ diagnostics
 def key_parameters(
     fit: q.ReportFit, summary: pd.DataFrame | None = None, n_worst: int = 2
@@ -140,7 +143,7 @@ def trace(fit: q.ReportFit, var_names: list[str]) -> Figure:
         backend="matplotlib",
         figure_kwargs={"figsize": (10, 1.5 * len(var_names) + 0.6), "layout": "constrained"},
     )
-    return _figure(pc)
+    return figure_of(pc)
 
 
 def rank(fit: q.ReportFit, var_names: list[str] | None = None, cols: int = 3) -> Figure:
@@ -162,7 +165,7 @@ def rank(fit: q.ReportFit, var_names: list[str] | None = None, cols: int = 3) ->
         col_wrap=cols,
         figure_kwargs={"figsize": (11, 2.2 * rows + 0.5), "layout": "constrained"},
     )
-    return _figure(pc)
+    return figure_of(pc)
 
 
 # ------------------------------------------------------------------ posterior predictive checks
@@ -189,11 +192,11 @@ def ppc_by_year(fit: q.ReportFit, ax=None) -> Figure:
         tab["hdi_high"],
         color=BLUE,
         alpha=0.25,
-        label=f"posterior predictive {_PCT} HDI",
+        label=f"posterior predictive {PCT} HDI",
     )
     ax.plot(years, tab["mean"], color=BLUE, label="posterior predictive mean")
     ax.plot(years, tab["observed"], "o", color="black", label="observed")
-    _percent_axis(ax)
+    percent_axis(ax)
     ax.set(title="Alliance rate by year", xlabel="year", ylabel="alliance rate")
     ax.legend(frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     return fig
@@ -211,12 +214,12 @@ def ppc_by_region(fit: q.ReportFit) -> Figure:
         color=BLUE,
         lw=4,
         alpha=0.5,
-        label=f"posterior predictive {_PCT} HDI",
+        label=f"posterior predictive {PCT} HDI",
     )
     ax.plot(tab["mean"], y, "|", color=BLUE, ms=12)
     ax.plot(tab["observed"], y, "o", color="black", label="observed")
     ax.set_yticks(y, [f"{g} (n={n:,})" for g, n in zip(tab["group"], tab["n"], strict=True)])
-    _percent_axis(ax, "x")
+    percent_axis(ax, "x")
     ax.set(title="Alliance rate by region", xlabel="alliance rate")
     ax.invert_yaxis()
     ax.legend(frameon=False, loc="lower right")
@@ -232,18 +235,22 @@ def network_checks(fit: q.ReportFit, cols: int = 3) -> Figure | None:
     if not checks:
         return None
     rows = math.ceil(len(checks) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.7 * rows + 0.3), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(11, 2.7 * rows + 0.3), layout="constrained", squeeze=False
+    )
     for ax, row in zip(axes.flat, checks, strict=False):
         lo, hi = row["hist"]["range"]
         counts = np.asarray(row["hist"]["counts"])
         edges = np.linspace(lo, hi, len(counts) + 1)
         ax.stairs(counts, edges, fill=True, color=BLUE, alpha=0.6, label="replicated")
-        ax.axvspan(row["low"], row["high"], color=BLUE, alpha=0.12, label=f"central {_PCT}")
+        ax.axvspan(row["low"], row["high"], color=BLUE, alpha=0.12, label=f"central {PCT}")
         colour = RED if row["outside"] else "black"
         ax.axvline(row["observed"], color=colour, lw=2, label="observed")
-        ax.set_title(row["label"] + ("  (outside)" if row["outside"] else ""), fontsize=9, color=colour)
+        ax.set_title(
+            row["label"] + ("  (outside)" if row["outside"] else ""), fontsize=9, color=colour
+        )
         ax.set_yticks([])
-    for ax in list(axes.flat)[len(checks):]:
+    for ax in list(axes.flat)[len(checks) :]:
         ax.set_visible(False)
     axes.flat[0].legend(frameon=False, fontsize=8)
     return fig
@@ -258,15 +265,18 @@ def network_degrees(fit: q.ReportFit) -> Figure | None:
     mean, low, high = (np.asarray(dist[k]) for k in ("mean", "low", "high"))
     fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
     ax.bar(degree, mean, color=BLUE, alpha=0.35, label="replicated mean")
-    ax.vlines(degree, low, high, color=BLUE, lw=3, label=f"replicated central {_PCT}")
+    ax.vlines(degree, low, high, color=BLUE, lw=3, label=f"replicated central {PCT}")
     ax.plot(degree, dist["observed"], "o", color="black", label="observed")
     labels = [str(d) for d in degree]
     if dist.get("last_pools_higher"):
         labels[-1] = f"≥{degree[-1]}"
     ax.set_xticks(degree, labels)
-    _percent_axis(ax)
-    ax.set(title=f"Allies per state-year ({dist['state_years']:,} state-years)", xlabel="allies (degree)",
-           ylabel="share of state-years")
+    percent_axis(ax)
+    ax.set(
+        title=f"Allies per state-year ({dist['state_years']:,} state-years)",
+        xlabel="allies (degree)",
+        ylabel="share of state-years",
+    )
     ax.legend(frameon=False)
     return fig
 
@@ -283,7 +293,7 @@ def calibration(fit: q.ReportFit, n_bins: int = 10) -> Figure:
         color=BLUE,
         lw=3,
         alpha=0.5,
-        label=f"replicated {_PCT} HDI",
+        label=f"replicated {PCT} HDI",
     )
     ax.scatter(
         tab["predicted"],
@@ -344,7 +354,7 @@ def calibration_pava(fit: q.ReportFit, ci_prob: float = CI_PROB) -> Figure:
         },
         figure_kwargs={"figsize": (5.5, 5), "layout": "constrained"},
     )
-    fig = _figure(pc)
+    fig = figure_of(pc)
     ax = pc.viz["plot"]["alliance"].item()
     line = pc.viz["lines"]["alliance"].item()
     x, cep = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
@@ -369,124 +379,14 @@ def calibration_pava(fit: q.ReportFit, ci_prob: float = CI_PROB) -> Figure:
     return fig
 
 
-# ------------------------------------------------------------------ threat
-def threat_weights(fit: q.ReportFit) -> Figure:
-    """Forest plot of the four threat weights (population means) and their group-level values."""
-    names = [
-        f"beta_{s}" for s in fit.design.sources if f"beta_{s}" in fit.tree["posterior"].data_vars
-    ]
-    return _forest(
-        fit.tree,
-        names,
-        f"Threat weights (log-odds of dispute initiation per SD; {_PCT} HDI)",
-        0.5 * len(names) + 1.3,
-    )
-
-
-def threat_over_time(fit: q.ReportFit, dyads: list[tuple[int, int]], ax=None) -> Figure:
-    """Threat of each chosen source to its target over time (posterior mean and HDI band; into
-    ``ax`` when given, else a new figure)."""
-    tab = q.dyad_threat_series(fit, dyads)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
-    fig = ax.figure
-    colours = plt.get_cmap("tab10")
-    for n, ((source, target), part) in enumerate(tab.groupby(["source", "target"], sort=False)):
-        c = colours(n % 10)
-        ax.fill_between(part["year"], part["hdi_low"], part["hdi_high"], color=c, alpha=0.2)
-        ax.plot(
-            part["year"],
-            part["mean"],
-            "o-",
-            ms=3,
-            color=c,
-            label=f"{fit.abb(source)} → {fit.abb(target)}",
-        )
-    ax.set(
-        title=f"Threat over time (probability scale, {_PCT} HDI bands)",
-        xlabel="year",
-        ylabel="threat τ (P dispute initiation)",
-        ylim=(0, None),
-    )
-    ax.legend(
-        frameon=False,
-        ncols=min(4, max(1, len(dyads))),
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.15),
-    )
-    return fig
-
-
-def threat_network(fit: q.ReportFit, year: int, top: int = 15) -> Figure:
-    """The strongest directed threats in ``year``: states on a circle, arrows source → target."""
-    from matplotlib.patches import FancyArrowPatch
-
-    edges = q.threat_network(fit, year, top)
-    keys = fit.design.threat_keys
-    states = sorted(
-        set(keys.loc[keys["year"] == year, "ccode1"])
-        | set(keys.loc[keys["year"] == year, "ccode2"])
-    )
-    angle = {c: 2 * np.pi * k / len(states) for k, c in enumerate(states)}
-    pos = {c: (np.cos(a), np.sin(a)) for c, a in angle.items()}
-    involved = set(edges["source"]) | set(edges["target"])
-    fig, ax = plt.subplots(figsize=(7.5, 7.5), layout="constrained")
-    vmax = float(edges["mean"].max()) if len(edges) else 1.0
-    cmap = plt.get_cmap("Reds")
-    for _, e in edges.iloc[::-1].iterrows():
-        w = float(e["mean"]) / vmax
-        arrow = FancyArrowPatch(
-            pos[int(e["source"])],
-            pos[int(e["target"])],
-            arrowstyle="-|>",
-            mutation_scale=12 + 8 * w,
-            lw=0.8 + 4 * w,
-            color=cmap(0.35 + 0.65 * w),
-            connectionstyle="arc3,rad=0.12",
-            shrinkA=14,
-            shrinkB=14,
-            zorder=2,
-        )
-        ax.add_patch(arrow)
-    for c in states:
-        x, y = pos[c]
-        strong = c in involved
-        ax.scatter(
-            [x],
-            [y],
-            s=380 if strong else 160,
-            color=BLUE if strong else "#c7d7e8",
-            zorder=3,
-            edgecolor="white",
-        )
-        ax.annotate(
-            fit.abb(c),
-            (x * 1.13, y * 1.13),
-            ha="center",
-            va="center",
-            fontsize=9,
-            fontweight="bold" if strong else "normal",
-            color="black" if strong else GREY,
-        )
-    ax.set(xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), aspect="equal")
-    ax.axis("off")
-    lo, hi = (edges["mean"].min(), edges["mean"].max()) if len(edges) else (0, 0)
-    ax.set_title(
-        f"Strongest {len(edges)} threats in {year} (arrow: source → threatened state; "
-        f"τ {lo:.2f}–{hi:.2f})",
-        fontsize=10,
-    )
-    return fig
-
-
 # ------------------------------------------------------------------ alliance effects
 def alliance_effects(fit: q.ReportFit) -> Figure:
     """Forest plot of the alliance-block coefficients (terms and controls, log-odds per SD)."""
     names = q.effect_names(fit)
-    return _forest(
+    return forest(
         fit.tree,
         names,
-        f"Alliance effects (log-odds of an alliance per SD; {_PCT} HDI)",
+        f"Alliance effects (log-odds of an alliance per SD; {PCT} HDI)",
         0.45 * len(names) + 1.3,
     )
 
@@ -496,8 +396,8 @@ def compare_forest(fits: dict[str, q.ReportFit], var_names: list[str]) -> Figure
     """Forest plot of parameters shared by several fits, one colour per fit."""
     trees = {label: f.tree for label, f in fits.items()}
     names = [v for v in var_names if all(v in t["posterior"].data_vars for t in trees.values())]
-    return _forest(
-        trees, names, f"Shared parameters by fit ({_PCT} HDI)", 0.3 * len(names) * len(trees) + 1.5
+    return forest(
+        trees, names, f"Shared parameters by fit ({PCT} HDI)", 0.3 * len(names) * len(trees) + 1.5
     )
 
 
@@ -506,7 +406,7 @@ def compare_elpd(cmp: pd.DataFrame) -> Figure:
     pc = az.plot_compare(
         cmp, backend="matplotlib", figure_kwargs={"figsize": (8, 0.6 * len(cmp) + 1.5)}
     )
-    return _figure(pc)
+    return figure_of(pc)
 
 
 def compare_ppc_by_year(fits: dict[str, q.ReportFit]) -> Figure:
@@ -528,9 +428,9 @@ def compare_ppc_by_year(fits: dict[str, q.ReportFit]) -> Figure:
             color="black",
             label="observed",
         )
-    _percent_axis(ax)
+    percent_axis(ax)
     ax.set(
-        title=f"Alliance rate by year: posterior predictive mean and {_PCT} HDI per fit",
+        title=f"Alliance rate by year: posterior predictive mean and {PCT} HDI per fit",
         xlabel="year",
         ylabel="alliance rate",
     )

@@ -130,6 +130,7 @@ class Caption:
     warning: str | None = None
 
     def text(self) -> str:
+        """The caption as escaped LaTeX: title, variant and data, thresholds, warning."""
         parts = [escape(self.title.rstrip("."))]
         if self.variant:
             noun = "Variants" if "," in self.variant else "Variant"
@@ -145,6 +146,7 @@ class Caption:
 
 
 def _row(cells: Sequence[str]) -> str:
+    """One tabular row of LaTeX cells."""
     line = " & ".join(cells) + r" \\"
     # '\\' and '\midrule' read a following '[' as their optional argument.
     return "{}" + line if line.startswith("[") else line
@@ -251,12 +253,66 @@ def _fixed(x) -> str:
 
 
 def _evidence_text(row) -> str:
+    """The last column: the statement (or the part's quantity), the reason and the note."""
     from walt_bayes.hypotheses.verdicts import UNRELIABLE
 
     head = f"↳ {row['quantity']}" if row["part_of"] else row["statement"]
     # An unreliable row's reason (the failing checks) is in the caption: not repeated per row.
     reason = "" if row["verdict"] == UNRELIABLE else row["reason"]
     return " — ".join(t for t in (head, reason or "", row["note"] or "") if t)
+
+
+def _evidence_row(r) -> list[str]:
+    """One row of the evidence table as LaTeX cells."""
+    from walt_bayes.hypotheses.table import format_row
+
+    # format_row: one fixed-point format for the mean and its bounds, '—' for NaN.
+    mean, lo, hi = format_row([r["mean"], r["hdi_low"], r["hdi_high"]])
+    hdi = MISSING if "—" in (lo, hi) else escape(f"[{lo}, {hi}]")
+    return [
+        escape(r["id"]),
+        escape(r["verdict"]),
+        escape(r["direction"]),
+        MISSING if mean == "—" else escape(mean),
+        hdi,
+        number(r["p_direction"], 3),
+        number(r["bayes_factor"], 2),
+        inline(_evidence_text(r)),
+    ]
+
+
+def _pairs_latex(pairs: pd.DataFrame, variant: str, data: str) -> str:
+    """The balancing/bandwagoning pairs (from ``pairs_table``) as a booktabs ``table``."""
+    rows = [
+        [
+            escape(r["pair"]),
+            escape(r["BAL verdict"]),
+            _fixed(r["BAL mean"]),
+            escape(r["BAL predicts"]),
+            escape(r["BW verdict"]),
+            _fixed(r["BW mean"]),
+            escape(r["BW predicts"]),
+            "yes" if r["same quantity"] else "no",
+        ]
+        for _, r in pairs.iterrows()
+    ]
+    return latex_table(
+        rows,
+        [
+            "pair",
+            "BAL verdict",
+            "BAL mean",
+            "BAL predicts",
+            "BW verdict",
+            "BW mean",
+            "BW predicts",
+            "same quantity",
+        ],
+        r"llrllrp{0.18\linewidth}l",
+        Caption("Balancing versus bandwagoning, side by side", variant, data),
+        label_for("pairs", variant, data),
+        size="footnotesize",
+    )
 
 
 def evidence_latex(table: pd.DataFrame, *, variant: str, data: str, thresholds) -> str:
@@ -276,25 +332,9 @@ def evidence_latex(table: pd.DataFrame, *, variant: str, data: str, thresholds) 
     str
         A ``longtable`` of every row, then (when the table has them) a ``table`` of the pairs.
     """
-    from walt_bayes.hypotheses.table import convergence_banner, format_row, pairs_table
+    from walt_bayes.hypotheses.table import convergence_banner, pairs_table
 
-    rows = []
-    for _, r in table.iterrows():
-        # format_row: one fixed-point format for the mean and its bounds, '—' for NaN.
-        mean, lo, hi = format_row([r["mean"], r["hdi_low"], r["hdi_high"]])
-        hdi = MISSING if "—" in (lo, hi) else escape(f"[{lo}, {hi}]")
-        rows.append(
-            [
-                escape(r["id"]),
-                escape(r["verdict"]),
-                escape(r["direction"]),
-                MISSING if mean == "—" else escape(mean),
-                hdi,
-                number(r["p_direction"], 3),
-                number(r["bayes_factor"], 2),
-                inline(_evidence_text(r)),
-            ]
-        )
+    rows = [_evidence_row(r) for _, r in table.iterrows()]
     caption = Caption(
         "Evidence for Walt's hypotheses",
         variant,
@@ -315,41 +355,7 @@ def evidence_latex(table: pd.DataFrame, *, variant: str, data: str, thresholds) 
     pairs = pairs_table(table)
     if pairs.empty:
         return out
-    prow = [
-        [
-            escape(r["pair"]),
-            escape(r["BAL verdict"]),
-            _fixed(r["BAL mean"]),
-            escape(r["BAL predicts"]),
-            escape(r["BW verdict"]),
-            _fixed(r["BW mean"]),
-            escape(r["BW predicts"]),
-            "yes" if r["same quantity"] else "no",
-        ]
-        for _, r in pairs.iterrows()
-    ]
-    pcap = Caption("Balancing versus bandwagoning, side by side", variant, data)
-    return (
-        out
-        + "\n"
-        + latex_table(
-            prow,
-            [
-                "pair",
-                "BAL verdict",
-                "BAL mean",
-                "BAL predicts",
-                "BW verdict",
-                "BW mean",
-                "BW predicts",
-                "same quantity",
-            ],
-            r"llrllrp{0.18\linewidth}l",
-            pcap,
-            label_for("pairs", variant, data),
-            size="footnotesize",
-        )
-    )
+    return out + "\n" + _pairs_latex(pairs, variant, data)
 
 
 # ---------------------------------------------------------------- the posterior summary

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from walt_bayes.atomic import atomic_path
 from walt_bayes.errors import FitFileError, WaltError
-from walt_bayes.paths import bundled_path
+from walt_bayes.paths import bundled_path, cache_root, pytensor_cache_flags
 from walt_bayes.report.qmd import Qmd, read_qmd, to_notebook
 
 FIT_TEMPLATE = "fit_report.qmd"
@@ -169,7 +169,9 @@ def render_qmd(
         raise ReportError(f"--out {out}: the notebook comes from the Jupyter engine, not quarto")
     if engine == "quarto" and not shutil.which("quarto"):
         raise ReportError("engine 'quarto': the quarto binary is not on PATH")
-    use_quarto = not notebook and (engine == "quarto" or (engine == "auto" and shutil.which("quarto")))
+    use_quarto = not notebook and (
+        engine == "quarto" or (engine == "auto" and shutil.which("quarto"))
+    )
     to_notebook(qmd, params)  # checks the parameters before anything starts
     t0 = time.perf_counter()
     if use_quarto:
@@ -189,18 +191,22 @@ def _log(message: str) -> None:
 
 # ------------------------------------------------------------------ kernel
 def kernel_env() -> dict[str, str]:
-    """Environment of the report kernel: headless matplotlib, caches outside the working tree."""
-    from platformdirs import user_cache_dir
+    """Environment of the report kernel: headless matplotlib, caches outside the working tree.
 
-    cache = Path(os.environ.get("WALT_BAYES_CACHE", user_cache_dir("walt-bayes")))
+    Returns
+    -------
+    dict
+        Variables to add to the kernel's environment: ``MPLBACKEND=Agg``, PyTensor's
+        compile cache and matplotlib's config directory under
+        :func:`walt_bayes.paths.cache_root` (each unless the user has set it already).
+    """
     env = {"MPLBACKEND": "Agg", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     flags = os.environ.get("PYTENSOR_FLAGS", "")
-    if "base_compiledir" not in flags:
-        env["PYTENSOR_FLAGS"] = ",".join(
-            filter(None, [flags, f"base_compiledir={cache / 'pytensor'}"])
-        )
+    with_cache = pytensor_cache_flags(flags)
+    if with_cache != flags:  # the user's own base_compiledir is inherited unchanged
+        env["PYTENSOR_FLAGS"] = with_cache
     if "MPLCONFIGDIR" not in os.environ:
-        env["MPLCONFIGDIR"] = str(cache / "matplotlib")
+        env["MPLCONFIGDIR"] = str(cache_root() / "matplotlib")
     return env
 
 
@@ -238,85 +244,103 @@ def _cell_name(cell, index: int) -> str:
 
 
 def _render_jupyter(qmd: Qmd, params: dict, out: Path, progress: bool, timeout: int) -> None:
+    """Run the report's cells in a kernel of this interpreter, then write ``out``."""
+    nb = to_notebook(qmd, params)
+    with tempfile.TemporaryDirectory(prefix="walt-bayes-report-") as tmp:
+        _execute(nb, qmd, tmp, progress, timeout)
+    _write_executed(nb, qmd, params, out)
+
+
+def _notebook_client(nb, tmp: str, timeout: int):
+    """An nbclient runner of ``nb`` whose kernel spec (this interpreter) lives in ``tmp``."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
+
+    ksm = KernelSpecManager(kernel_dirs=[str(write_kernel_spec(Path(tmp)))])
+    km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
+    return NotebookClient(
+        nb,
+        km=km,
+        timeout=timeout,
+        kernel_name=KERNEL_NAME,
+        allow_errors=False,
+        resources={"metadata": {"path": tmp}},
+        record_timing=False,
+    )
+
+
+def _progress_bar(qmd: Qmd, progress: bool):
+    """A transient Rich bar on stderr counting the code cells (disabled without ``progress``)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn(f"[bold]{qmd.path.stem}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        disable=not progress,
+        transient=True,
+    )
+
+
+def _execute(nb, qmd: Qmd, tmp: str, progress: bool, timeout: int) -> None:
+    """Execute ``nb``'s code cells in place; any failure is a ReportError naming the cell."""
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from walt_bayes.report.export import notebook_to_html
-
-    nb = to_notebook(qmd, params)
+    client = _notebook_client(nb, tmp, timeout)
     code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    with tempfile.TemporaryDirectory(prefix="walt-bayes-report-") as tmp:
-        ksm = KernelSpecManager(kernel_dirs=[str(write_kernel_spec(Path(tmp)))])
-        km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
-        client = NotebookClient(
-            nb,
-            km=km,
-            timeout=timeout,
-            kernel_name=KERNEL_NAME,
-            allow_errors=False,
-            resources={"metadata": {"path": tmp}},
-            record_timing=False,
-        )
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+    with _progress_bar(qmd, progress) as bar:
+        task = bar.add_task("starting kernel", total=len(code_cells))
+        log = open(Path(tmp) / "kernel.log", "w+", encoding="utf-8", errors="replace")
+        try:
+            # The kernel's own chatter (transport warnings, shutdown notes) goes to a log file,
+            # read back only to explain a kernel that fails to start or dies.
+            with client.setup_kernel(stdout=log, stderr=log):
+                for index, cell in code_cells:
+                    bar.update(task, description=_cell_name(cell, index))
+                    client.execute_cell(cell, index)
+                    bar.advance(task)
+        except CellExecutionError as err:
+            name = _cell_name(nb.cells[index], index)
+            ename = getattr(err, "ename", "Error")
+            evalue = getattr(err, "evalue", str(err))
+            raise ReportError(f"{qmd.path.name}: cell {name} failed: {ename}: {evalue}") from None
+        except CellTimeoutError as err:
+            raise ReportError(
+                f"{qmd.path.name}: cell {_cell_name(nb.cells[index], index)} ran past {timeout} s"
+            ) from err
+        except DeadKernelError as err:
+            raise ReportError(
+                f"{qmd.path.name}: the report kernel died ({_last_line(log) or err})"
+            ) from err
+        except RuntimeError as err:  # kernel failed to start
+            raise ReportError(
+                f"{qmd.path.name}: cannot start the report kernel ({_last_line(log) or err})"
+            ) from err
+        finally:
+            log.close()
 
-        bar = Progress(
-            TextColumn(f"[bold]{qmd.path.stem}[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.description}"),
-            console=Console(stderr=True),
-            disable=not progress,
-            transient=True,
-        )
-        with bar:
-            task = bar.add_task("starting kernel", total=len(code_cells))
-            log = open(Path(tmp) / "kernel.log", "w+", encoding="utf-8", errors="replace")
-            try:
-                # The kernel's own chatter (transport warnings, shutdown notes) goes to a log file,
-                # read back only to explain a kernel that fails to start or dies.
-                with client.setup_kernel(stdout=log, stderr=log):
-                    for index, cell in code_cells:
-                        bar.update(task, description=_cell_name(cell, index))
-                        client.execute_cell(cell, index)
-                        bar.advance(task)
-            except CellExecutionError as err:
-                name = _cell_name(nb.cells[index], index)
-                ename = getattr(err, "ename", "Error")
-                evalue = getattr(err, "evalue", str(err))
-                raise ReportError(
-                    f"{qmd.path.name}: cell {name} failed: {ename}: {evalue}"
-                ) from None
-            except CellTimeoutError as err:
-                raise ReportError(
-                    f"{qmd.path.name}: cell {_cell_name(nb.cells[index], index)} "
-                    f"ran past {timeout} s"
-                ) from err
-            except DeadKernelError as err:
-                raise ReportError(
-                    f"{qmd.path.name}: the report kernel died ({_last_line(log) or err})"
-                ) from err
-            except RuntimeError as err:  # kernel failed to start
-                raise ReportError(
-                    f"{qmd.path.name}: cannot start the report kernel ({_last_line(log) or err})"
-                ) from err
-            finally:
-                log.close()
+
+def _write_executed(nb, qmd: Qmd, params: dict, out: Path) -> None:
+    """Write the executed notebook itself (``.ipynb``) or its self-contained HTML page."""
     if out.suffix.lower() == NOTEBOOK_SUFFIX:
         import nbformat
 
         with atomic_path(out, suffix=NOTEBOOK_SUFFIX) as tmp_out:
             nbformat.write(nb, tmp_out)
         return
+    from walt_bayes.report.export import notebook_to_html
+
     footer = (
         f"Rendered by walt-bayes without Quarto (Jupyter kernel, nbclient) from {qmd.path.name}; "
         f"parameters: {json.dumps(params)}."

@@ -1,7 +1,7 @@
 """Propagate a scenario through the posterior draws: threat, alliance probability, alliance survival.
 
 Nothing is refitted.  For every posterior draw the numpy twin of the model
-(:mod:`walt_bayes.hypotheses.effects`) evaluates the baseline design and the scenario
+(:mod:`walt_bayes.model.twin`) evaluates the baseline design and the scenario
 design (:mod:`walt_bayes.scenario.rebuild`) with the *same* parameters:
 
 - threat ``tau[j→i,t] = logistic(lambda_0 + x[j→i,t] · beta[g(i)])`` of every threat row
@@ -30,15 +30,9 @@ import pandas as pd
 import xarray as xr
 from scipy.special import expit
 
-from walt_bayes.hypotheses.effects import (
-    CHUNK,
-    LatentOps,
-    alliance_eta,
-    model_draws,
-    stacked,
-    threat_tau,
-)
+from walt_bayes.fit.twin_draws import model_draws, stacked
 from walt_bayes.model.design import Design
+from walt_bayes.model.twin import CHUNK, LatentOps, alliance_eta, threat_tau
 from walt_bayes.scenario.apply import Applied
 from walt_bayes.scenario.rebuild import FACTOR_COLUMNS, FEATURE_COLUMNS, Rebuilt
 from walt_bayes.spec import ALLIANCE_TERMS

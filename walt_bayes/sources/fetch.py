@@ -1,10 +1,10 @@
 """Download, verify and cache the registered source files.
 
-Files live in ``<cache>/peacesciencer/<file>``, where ``<cache>`` is the
-environment variable ``WALT_BAYES_CACHE`` or else platformdirs'
-``user_cache_dir("walt-bayes")``.  A *mirror* directory holding the same files
-(``--mirror DIR`` or the environment variable ``WALT_BAYES_MIRROR``) replaces
-the network.
+Files live in ``<cache>/peacesciencer/<file>``, where ``<cache>`` is
+:func:`walt_bayes.paths.cache_root` (the environment variable ``WALT_BAYES_CACHE``
+or else platformdirs' ``user_cache_dir("walt-bayes")``).  A *mirror* directory
+holding the same files (``--mirror DIR`` or the environment variable
+``WALT_BAYES_MIRROR``) replaces the network.
 
 A file enters the cache only whole and verified: it is streamed to a temporary
 name beside its destination while its sha256 is computed, checked against the
@@ -26,25 +26,16 @@ from pathlib import Path
 
 from walt_bayes.atomic import atomic_path
 from walt_bayes.errors import SourceError
+from walt_bayes.paths import CACHE_ENV as CACHE_ENV
+from walt_bayes.paths import cache_root
 from walt_bayes.sources import registry
 from walt_bayes.sources.registry import Source
 
-CACHE_ENV = "WALT_BAYES_CACHE"
 MIRROR_ENV = "WALT_BAYES_MIRROR"
 _SUBDIR = "peacesciencer"
 _CHUNK = 1 << 16
 _TIMEOUT_S = 60
 _HINT = f"to work offline, point --mirror DIR or {MIRROR_ENV} at a directory holding the files"
-
-
-def cache_root() -> Path:
-    """The walt-bayes cache directory (``$WALT_BAYES_CACHE`` or the user cache dir)."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("walt-bayes"))
 
 
 def cache_dir() -> Path:
@@ -80,6 +71,7 @@ _VERIFIED: set[tuple[str, int, int]] = set()
 
 
 def _stat_key(path: Path) -> tuple[str, int, int]:
+    """What identifies an unchanged file: path, size, modification time."""
     st = path.stat()
     return (str(path), st.st_size, st.st_mtime_ns)
 
@@ -194,6 +186,7 @@ def _stream(src: Source, reader, dest: Path, origin: str, progress) -> None:
 
 
 def _from_mirror(src: Source, mirror: Path, target: Path, progress) -> None:
+    """Copy ``src``'s file from the mirror directory into ``target``, verified."""
     if not mirror.is_dir():
         raise SourceError(f"mirror {mirror}: no such directory (from --mirror or {MIRROR_ENV})")
     path = mirror / src.file
@@ -207,6 +200,7 @@ def _from_mirror(src: Source, mirror: Path, target: Path, progress) -> None:
 
 
 def _download(src: Source, target: Path, progress) -> None:
+    """Download ``src`` from its upstream URL into ``target``, verified."""
     req = urllib.request.Request(src.url, headers={"User-Agent": "walt-bayes"})
     try:
         with atomic_path(target) as tmp, urllib.request.urlopen(req, timeout=_TIMEOUT_S) as resp:

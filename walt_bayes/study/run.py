@@ -206,19 +206,7 @@ def run_study(
         A data set that cannot be loaded, an unreachable scheduler, a failing report cell.
     """
     from walt_bayes.grid.executor import Executor, parse_scheduler
-    from walt_bayes.study.comparison import (
-        compare_task,
-        compare_tasks,
-        comparison_table,
-        fold_prefetch_tasks,
-    )
-    from walt_bayes.study.matrix import (
-        build_matrix,
-        evidence_task,
-        evidence_tasks,
-        sensitivity_table,
-    )
-    from walt_bayes.study.summary import summarise
+    from walt_bayes.study.matrix import build_matrix
 
     study = load_study(path)
     scheduler = parse_scheduler(scheduler)
@@ -227,45 +215,79 @@ def run_study(
     timings: dict[str, float] = {}
     with Executor(scheduler, workers=workers) as ex:
         ex.warm(WARM)
-        t = time.perf_counter()
-        data = resolve_data(study)
-        plan = expand(study, {k: v["columns"] for k, v in data.items()}, out)
-        tasks = cell_tasks(plan, out, data, ex.cores_per_task)
-        timings["data"] = time.perf_counter() - t
-        t = time.perf_counter()
-        rows = run_cells(ex, tasks, progress, console)
-        timings["cells"] = time.perf_counter() - t
-        hashes = {cid: task["hash"] for cid, task in tasks.items()}
-        t = time.perf_counter()
-        ev = evidence_tasks(plan, rows, out, hashes)
-        _note_failures(rows, _progress_map(ex, evidence_task, ev, "evidence", progress, console),
-                       "evidence table")
-        timings["evidence"] = time.perf_counter() - t
-        t = time.perf_counter()
-        cmp_tasks = compare_tasks(plan, rows, out, hashes)
-        folds = fold_prefetch_tasks(cmp_tasks) if study.comparison == "kfold" else {}
-        if folds:
-            from walt_bayes.compare.kfold import compute_fold
-
-            _progress_map(ex, compute_fold, folds, "fold refits", progress, console)
-        cmp_out = _progress_map(ex, compare_task, cmp_tasks, "comparisons", progress, console)
-        timings["comparison"] = time.perf_counter() - t
+        plan, data, rows, cmp_out = _run_stages(ex, study, out, progress, console, timings)
     matrix = build_matrix(plan, rows, out)
-    result = StudyResult(
-        out=out,
-        meta=_meta(study, plan, data, scheduler, time.perf_counter() - t0, timings, cmp_out),
-        cells=cells_table(plan, rows),
-        matrix=matrix,
-        comparison=comparison_table(plan, rows, out),
-        sensitivity=sensitivity_table(matrix),
-        summary=summarise(matrix, study.hypotheses),
-    )
+    meta = _meta(study, plan, data, scheduler, time.perf_counter() - t0, timings, cmp_out)
+    result = _result(study, plan, rows, out, meta, matrix)
     write_results(result)
     if render:
         from walt_bayes.study.findings import render_findings
 
         result.report = render_findings(out, out / "findings.html", progress=progress)
     return result
+
+
+def _run_stages(ex, study: Study, out: Path, progress: bool, console,
+                timings: dict[str, float]) -> tuple[StudyPlan, dict, dict[str, dict], dict]:
+    """Steps 1–4 on the executor, each timed in ``timings``: data, cells, evidence, comparisons.
+
+    Returns
+    -------
+    tuple
+        ``(plan, data sets, grid row of every cell, outcome of every comparison task)``.
+    """
+    from walt_bayes.study.matrix import evidence_task, evidence_tasks
+
+    t = time.perf_counter()
+    data = resolve_data(study)
+    plan = expand(study, {k: v["columns"] for k, v in data.items()}, out)
+    tasks = cell_tasks(plan, out, data, ex.cores_per_task)
+    timings["data"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rows = run_cells(ex, tasks, progress, console)
+    timings["cells"] = time.perf_counter() - t
+    hashes = {cid: task["hash"] for cid, task in tasks.items()}
+    t = time.perf_counter()
+    ev = evidence_tasks(plan, rows, out, hashes)
+    _note_failures(rows, _progress_map(ex, evidence_task, ev, "evidence", progress, console),
+                   "evidence table")
+    timings["evidence"] = time.perf_counter() - t
+    t = time.perf_counter()
+    cmp_out = _comparisons(ex, study, plan, rows, out, hashes, progress, console)
+    timings["comparison"] = time.perf_counter() - t
+    return plan, data, rows, cmp_out
+
+
+def _comparisons(ex, study: Study, plan: StudyPlan, rows: dict[str, dict], out: Path, hashes: dict[str, str],
+                 progress: bool, console) -> dict:
+    """One comparison per data set and alliance measure (after the k-fold refits, when by k-fold)."""
+    from walt_bayes.study.comparison import compare_task, compare_tasks, fold_prefetch_tasks
+
+    cmp_tasks = compare_tasks(plan, rows, out, hashes)
+    folds = fold_prefetch_tasks(cmp_tasks) if study.comparison == "kfold" else {}
+    if folds:
+        from walt_bayes.compare.kfold import compute_fold
+
+        _progress_map(ex, compute_fold, folds, "fold refits", progress, console)
+    return _progress_map(ex, compare_task, cmp_tasks, "comparisons", progress, console)
+
+
+def _result(study: Study, plan: StudyPlan, rows: dict[str, dict], out: Path, meta: dict,
+            matrix: pd.DataFrame) -> StudyResult:
+    """Step 5: the cells table, the comparisons, prior sensitivity and the words, with the matrix."""
+    from walt_bayes.study.comparison import comparison_table
+    from walt_bayes.study.matrix import sensitivity_table
+    from walt_bayes.study.summary import summarise
+
+    return StudyResult(
+        out=out,
+        meta=meta,
+        cells=cells_table(plan, rows),
+        matrix=matrix,
+        comparison=comparison_table(plan, rows, out),
+        sensitivity=sensitivity_table(matrix),
+        summary=summarise(matrix, study.hypotheses),
+    )
 
 
 def _meta(study: Study, plan: StudyPlan, data: dict, scheduler: str, wall: float,

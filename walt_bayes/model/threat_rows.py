@@ -1,0 +1,152 @@
+"""Block 1 of the design: threat rows, their standardised source composites, groups and state-years.
+
+One row per directed dyad-year with every input of the spec's threat sources and an observed
+``init21`` (threat of ``ccode2`` to ``ccode1``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from walt_bayes.errors import ModelError
+from walt_bayes.model.arrays import group_index, zscore
+from walt_bayes.spec import THREAT_SOURCES, ModelSpec
+
+if TYPE_CHECKING:
+    from walt_bayes.model.design import Design
+
+#: Fewest groups whose threat weights are partially pooled (a scale needs several groups).
+MIN_POOLED_GROUPS = 3
+
+
+def threat_features(panel: pd.DataFrame) -> pd.DataFrame:
+    """Raw threat features (MODEL.md 'Units and inputs') derived from panel columns.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        A directed dyad-year panel.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One float column per feature, on the panel's index.
+    """
+    feats = pd.DataFrame(index=panel.index)
+    feats["power2"] = panel["power2"].astype("float64")
+    feats["power_ratio"] = (panel["power2"] - panel["power1"]).astype("float64")
+    feats["contiguous"] = panel["contiguous"].astype("float64")
+    feats["log_capdist"] = panel["log_capdist"].astype("float64")
+    feats["neighbour2"] = panel["neighbour2"].astype("float64")
+    feats["offense2"] = panel["offense2"].astype("float64")
+    feats["log_init2_past10"] = np.log1p(panel["init2_past10"].astype("float64"))
+    feats["log_init21_past10"] = np.log1p(panel["init21_past10"].astype("float64"))
+    feats["rivalry"] = panel["rivalry"].astype("float64")
+    return feats
+
+
+def build_threat(panel: pd.DataFrame, spec: ModelSpec, design: Design) -> pd.DataFrame:
+    """Fill block 1 of ``design`` from ``panel``.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        The panel blocks 1 and 2 are built from.
+    spec : ModelSpec
+        With a ``[threat]`` table.
+    design : Design
+        Receives ``threat_*``, ``sources``, groups, state-years, source intercepts,
+        the transform constants, notes and the dispute rate.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ccode1, ccode2, year, region1`` of the threat rows, in design order.
+
+    Raises
+    ------
+    ModelError
+        No complete row, a source none of whose inputs varies, or no dispute initiation.
+    """
+    feats = threat_features(panel)
+    needed = [f for s in spec.threat.sources for f, _ in THREAT_SOURCES[s]]
+    ok = feats[needed].notna().all(axis=1) & panel["init21"].notna()
+    n_drop = int((~ok).sum())
+    if n_drop:
+        design.notes.append(f"threat block: {n_drop} dyad-years with missing threat inputs or init21 left out")
+    rows = panel.loc[ok, ["ccode1", "ccode2", "year", "region1"]].reset_index(drop=True)
+    if rows.empty:
+        raise ModelError(f"threat block: no dyad-year has every input of sources {list(spec.threat.sources)}")
+    design.threat_X, transform = _source_composites(feats.loc[ok].reset_index(drop=True), spec, design)
+    design.threat_y = panel.loc[ok, "init21"].to_numpy(np.int64)
+    design.threat_keys = rows[["ccode1", "ccode2", "year"]].astype("int64")
+    design.sources = list(spec.threat.sources)
+    _set_threat_groups(design, spec, rows)
+    sy = rows["year"].to_numpy(np.int64) * 1000 + rows["ccode1"].to_numpy(np.int64)
+    uniq, design.threat_sy = np.unique(sy, return_inverse=True)
+    design.n_state_years = len(uniq)
+    if spec.threat.source_intercepts:
+        _set_source_states(design, rows)
+    design.transform["threat"] = transform
+    design.data_rates["init21"] = float(design.threat_y.mean())
+    if design.threat_y.sum() == 0:
+        raise ModelError("threat block: no militarised dispute initiation (init21 = 1) in this panel")
+    return rows
+
+
+def _source_composites(feats: pd.DataFrame, spec: ModelSpec, design: Design) -> tuple[np.ndarray, dict]:
+    """Each source's composite: the mean of its signed, z-scored features, z-scored again.
+
+    Returns the (n_threat, n_source) matrix and the constants of every standardisation
+    (``design.transform["threat"]``); features that do not vary are left out with a note.
+    """
+    composites = []
+    transform: dict[str, dict] = {}
+    for source in spec.threat.sources:
+        parts = []
+        for feature, sign in THREAT_SOURCES[source]:
+            z, mean, sd = zscore(feats[feature].to_numpy())
+            if sd == 0:
+                design.notes.append(f"threat input '{feature}' does not vary in this panel: left out")
+                continue
+            parts.append(sign * z)
+            transform[feature] = {"mean": mean, "sd": sd, "sign": sign, "source": source}
+        if not parts:
+            raise ModelError(f"threat source '{source}': none of its inputs varies in this panel")
+        comp, mean, sd = zscore(np.mean(parts, axis=0))
+        transform[f"source:{source}"] = {"mean": mean, "sd": sd}
+        composites.append(comp)
+    return np.column_stack(composites), transform
+
+
+def _set_threat_groups(design: Design, spec: ModelSpec, rows: pd.DataFrame) -> None:
+    """The groups of the threat weights, pooled into one when there are too few to pool."""
+    design.threat_group, design.threat_groups = group_index(
+        spec.threat.group, rows["region1"].to_numpy(), rows["year"].to_numpy()
+    )
+    if 1 < len(design.threat_groups) < MIN_POOLED_GROUPS:
+        # A scale estimated from two groups is its prior: tau_beta and the offsets then trade
+        # off along a ridge that NUTS crosses with divergences (a 22-state world with two
+        # regions, 4 x 500 draws: 21 divergent transitions at target_accept 0.92, 1 at 0.97,
+        # all at large tau_beta).  The weights are then those of one group.
+        design.notes.append(
+            f"threat block: {len(design.threat_groups)} groups ({', '.join(design.threat_groups)}) are too few "
+            f"to estimate how threat weights vary between them (at least {MIN_POOLED_GROUPS}): one set of weights"
+        )
+        design.threat_group = np.zeros(len(design.threat_group), dtype=design.threat_group.dtype)
+        design.threat_groups = ["all"]
+    elif len(design.threat_groups) == 1:
+        design.notes.append("threat block: one group only, weights are not partially pooled")
+
+
+def _set_source_states(design: Design, rows: pd.DataFrame) -> None:
+    """Source intercepts: one per threatening state, none when there is only one."""
+    src = rows["ccode2"].to_numpy(np.int64)
+    states, design.threat_src = np.unique(src, return_inverse=True)
+    design.source_states = [int(c) for c in states]
+    if len(states) < 2:
+        design.source_states, design.threat_src = [], None
+        design.notes.append("threat block: one threatening state only, no source intercepts")
