@@ -59,7 +59,7 @@ import pandas as pd
 import pandera.pandas as pa
 import xarray as xr
 
-from walt_bayes.errors import DataError, ModelError, WaltError
+from walt_bayes.errors import ModelError, WaltError
 from walt_bayes.spec import ModelSpec
 
 FILE = "war_joining.csv"
@@ -210,23 +210,13 @@ def load_war_joining(data_dir: str | Path | None = None) -> pd.DataFrame:
         column and the CSV line numbers (header = line 1).
     """
     from walt_bayes.panel.embedded import _load_state_years, _load_states, resolve_data_dir
+    from walt_bayes.panel.me_checks import read_text_csv as _read_csv
     from walt_bayes.panel.me_checks import validate as _validate
     from walt_bayes.panel.me_schemas import Membership as _Membership
 
     path = resolve_data_dir(data_dir)
     file = path / FILE
-    if not file.is_file():
-        raise DataError(f"{FILE}: file not found in {path}")
-    try:
-        df = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{FILE}: cannot parse CSV ({type(err).__name__}: {err})") from err
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(f"{FILE}: missing column(s) {', '.join(repr(c) for c in missing)}")
-    if df.empty:
-        raise DataError(f"{FILE}: no data rows")
+    df = _read_csv(file, COLUMNS)
     states = _load_states(path)
     members = _Membership(states, _load_state_years(path, states))
     return _validate(df, _schema(states, members), FILE)

@@ -22,6 +22,7 @@ import pandas as pd
 from walt_bayes.errors import DataError
 from walt_bayes.panel.me_checks import (
     parse_codes,
+    read_text_csv,
     validate,
 )
 from walt_bayes.panel.me_codebook import (
@@ -98,19 +99,7 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
 def _read(data_dir: Path, key: str) -> pd.DataFrame:
     """Read one CSV as strings (pandera coerces), checking the file and its columns."""
     fname = FILES[key]
-    path = data_dir / fname
-    if not path.is_file():
-        raise DataError(f"{fname}: file not found in {data_dir}")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{fname}: cannot parse CSV ({type(err).__name__}: {err})") from err
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in FILE_COLUMNS[key] if c not in df.columns]
-    if missing:
-        raise DataError(f"{fname}: missing column(s) {', '.join(repr(c) for c in missing)}")
-    if df.empty:
-        raise DataError(f"{fname}: no data rows")
+    df = read_text_csv(data_dir / fname, FILE_COLUMNS[key])
     dup_cols = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
     if dup_cols:
         raise DataError(f"{fname}: duplicate column(s) {', '.join(repr(c) for c in dup_cols)}")

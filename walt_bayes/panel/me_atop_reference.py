@@ -18,6 +18,7 @@ import pandas as pd
 
 from walt_bayes.errors import DataError, describe_rows
 from walt_bayes.panel.embedded import FIRST_YEAR, LAST_YEAR, resolve_data_dir
+from walt_bayes.panel.me_checks import read_text_csv
 
 #: Exit year of members still in the alliance after the panel ends.
 ONGOING = 9999
@@ -65,19 +66,7 @@ ATOP_REFERENCE_COLUMNS = ("atopid", "name", "signed", "pledges", "ccode", "entry
 
 def _read_reference(path: Path) -> pd.DataFrame:
     """The reference file's columns as stripped strings (one-line DataError if unusable)."""
-    fname = path.name
-    if not path.is_file():
-        raise DataError(f"{fname}: file not found in {path.parent}")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{fname}: cannot parse CSV ({type(err).__name__}: {err})") from err
-    df.columns = [str(c).strip() for c in df.columns]
-    missing = [c for c in ATOP_REFERENCE_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(f"{fname}: missing column(s) {', '.join(repr(c) for c in missing)}")
-    if df.empty:
-        raise DataError(f"{fname}: no data rows")
+    df = read_text_csv(path, ATOP_REFERENCE_COLUMNS, blank_is_na=False)
     return df[list(ATOP_REFERENCE_COLUMNS)].apply(lambda col: col.str.strip())
 
 

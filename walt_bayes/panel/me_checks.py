@@ -10,7 +10,8 @@ wartime-joining file (:mod:`walt_bayes.model.joining`) are written in it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -230,3 +231,45 @@ def no_overlap(d: pd.DataFrame, a: str, b: str) -> pd.Series:
         bad = g.index[(g["start_year"] <= prev_end).fillna(False).to_numpy()]
         ok[bad] = False
     return ok
+
+
+def read_text_csv(path: Path, columns: Sequence[str], *, blank_is_na: bool = True) -> pd.DataFrame:
+    """Read one CSV of the embedded data as strings (pandera coerces them later).
+
+    The one reader of ``data/middle_east/`` files: the embedded tables, ``war_joining.csv``
+    (model/joining.py) and ``atop_reference.csv``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    columns : sequence of str
+        Columns the file must have (more are allowed).
+    blank_is_na : bool
+        Read empty cells as missing (``NaN``) rather than as ``""``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every column as read, header names stripped.
+
+    Raises
+    ------
+    DataError
+        One line naming the file: not found, not parseable, a missing column, or no rows.
+    """
+    fname = path.name
+    if not path.is_file():
+        raise DataError(f"{fname}: file not found in {path.parent}")
+    na = {"na_values": [""]} if blank_is_na else {}
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", **na)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{fname}: cannot parse CSV ({type(err).__name__}: {err})") from err
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{fname}: missing column(s) {', '.join(repr(c) for c in missing)}")
+    if df.empty:
+        raise DataError(f"{fname}: no data rows")
+    return df
