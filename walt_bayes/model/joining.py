@@ -210,13 +210,13 @@ def load_war_joining(data_dir: str | Path | None = None) -> pd.DataFrame:
         column and the CSV line numbers (header = line 1).
     """
     from walt_bayes.panel.embedded import _load_state_years, _load_states, resolve_data_dir
-    from walt_bayes.panel.me_checks import read_text_csv as _read_csv
+    from walt_bayes.panel.me_checks import read_text_csv
     from walt_bayes.panel.me_checks import validate as _validate
     from walt_bayes.panel.me_schemas import Membership as _Membership
 
     path = resolve_data_dir(data_dir)
     file = path / FILE
-    df = _read_csv(file, COLUMNS)
+    df = read_text_csv(file, COLUMNS)
     states = _load_states(path)
     members = _Membership(states, _load_state_years(path, states))
     return _validate(df, _schema(states, members), FILE)
