@@ -58,7 +58,7 @@ def child(args) -> None:
     import pymc  # noqa: F401
 
     from walt_bayes.calibrate.sbc import SBCSettings, run_sbc
-    from walt_bayes.grid.executor import available_cores
+    from walt_bayes.executor import available_cores
 
     imports = time.perf_counter() - t0
     settings = SBCSettings(reps=args.reps, seed=args.seed)

@@ -16,7 +16,7 @@ import pytest
 import xarray as xr
 
 from walt_bayes.errors import WaltError
-from walt_bayes.grid.executor import Executor, available_cores, can_fork, parse_scheduler
+from walt_bayes.executor import Executor, available_cores, can_fork, parse_scheduler
 from walt_bayes.grid.gridfile import GridError, dumps_toml, load_grid, scaled_spec
 from walt_bayes.spec import load_spec, parse_spec
 
@@ -253,7 +253,7 @@ def test_cluster_grid_matches_serial_and_survives_a_killed_worker(tmp_path):
     """3 variants × 2 seeds on a LocalCluster (2 workers, loopback); one worker is SIGKILLed mid-fit."""
     from distributed import Client, LocalCluster
 
-    from walt_bayes.grid.executor import worker_env
+    from walt_bayes.executor import worker_env
     from walt_bayes.grid.run import run_grid
 
     grid = write(

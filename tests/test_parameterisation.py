@@ -2,11 +2,14 @@
 
 - Onset rows (``full``: the alliance block models onset, block 3 continuation) pin no dyad's
   intercept down: every dyad is sampled non-centred.
-- Threat weights are partially pooled only over three groups or more.
+- Threat weights are partially pooled only over three groups or more; a source's group weights
+  are sampled centred where the data pin them down, non-centred elsewhere, with the same prior.
 - E-BFMI (ArviZ) below 0.3 in a chain fails the convergence checks.
 """
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
@@ -48,6 +51,43 @@ def test_two_threat_groups_are_not_pooled(sim_balancing, bot_spec, embedded):
     # The embedded panel's six regions are pooled as before.
     me = build_design(embedded, bot_spec)
     assert len(me.threat_groups) == 6 and len(set(me.threat_group)) == 6
+
+
+def test_threat_weights_centred_where_the_data_pin_them_down(embedded):
+    from walt_bayes.model.threat_rows import CENTRED_WEIGHT_SE, threat_weight_se
+
+    design = build_design(embedded, load_spec("balance_of_threat"))
+    se = np.median(threat_weight_se(design), axis=0)
+    # Intent (past disputes) is measured by the disputes themselves; the other sources less so.
+    assert design.sources == ["power", "proximity", "offense", "intent"]
+    assert se[3] < CENTRED_WEIGHT_SE < se[:3].min()
+    assert design.threat_centred == [False, False, False, True]
+    # The standard errors are those of the Fisher information: halving the rows of a group
+    # (each row kept twice as often as the other half) moves them by about sqrt(2).
+    twice = copy.copy(design)
+    keep = np.concatenate([np.arange(len(design.threat_y)), np.arange(len(design.threat_y))])
+    twice.dispute_idx, twice.dispute_offset = keep, np.zeros(len(keep))
+    np.testing.assert_allclose(threat_weight_se(twice), threat_weight_se(design) / np.sqrt(2), rtol=1e-3)
+    # The choice travels with the fit file's design.
+    assert Design.from_dataset(design.to_dataset()).threat_centred == design.threat_centred
+
+
+def test_centring_leaves_the_prior_of_the_threat_weights_as_it_was(embedded):
+    """Sampler geometry only: the prior of each group's weights is the same either way."""
+    import pymc as pm
+
+    from walt_bayes.model.build import build_model
+
+    spec = load_spec("balance_of_threat")
+    design = build_design(embedded, spec)
+    spread = {}
+    for centred in ([False] * 4, [True] * 4):
+        design.threat_centred = centred
+        beta = pm.draw(build_model(design, spec)["beta"], draws=4000, random_seed=1)
+        spread[tuple(centred)] = (beta - beta.mean(axis=1, keepdims=True)).std(axis=(0, 1))
+    # Offsets from the group mean: HalfNormal(0.5) scale times a zero-sum normal over 6 groups.
+    np.testing.assert_allclose(spread[(False,) * 4], spread[(True,) * 4], rtol=0.05)
+    assert 0.25 < spread[(True,) * 4].min()
 
 
 def _fake_fit(energy: np.ndarray) -> xr.DataTree:

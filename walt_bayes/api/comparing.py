@@ -114,7 +114,7 @@ def _scheduler(scheduler: str | None, method: str, out) -> str | None:
     in ``jobs`` workers, or when nothing is refitted (LOO)."""
     if scheduler is None:
         return None
-    from walt_bayes.grid.executor import parse_scheduler
+    from walt_bayes.executor import parse_scheduler
 
     scheduler = parse_scheduler(scheduler)  # a bad value is an error whatever the method
     if method != "kfold":

@@ -11,6 +11,7 @@ from walt_bayes.api.arguments import folder_name, optional_count, whole
 from walt_bayes.api.fitted import Fit
 from walt_bayes.api.inputs import load_data, load_spec
 from walt_bayes.errors import FitFileError, WaltError
+from walt_bayes.spec import DEFAULT_SEED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_SEED", "fit", "load", "predict"]
 
-#: The seed ``walt-bayes fit`` uses when none is given.
-DEFAULT_SEED = 20260101
 
 
 def fit(

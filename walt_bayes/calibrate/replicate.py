@@ -109,7 +109,7 @@ def precompile(tasks: dict[str, dict]) -> float:
     float
         Seconds spent compiling (0 when this process had the model already).
     """
-    from walt_bayes.grid.executor import one_line
+    from walt_bayes.executor import one_line
 
     t0 = time.perf_counter()
     try:
@@ -139,7 +139,7 @@ def run_rep(task: dict) -> dict:
     # nutpie loads numba: imported first, numba's pool is then limited by pin_threads directly.
     import nutpie
 
-    from walt_bayes.grid.executor import pin_threads
+    from walt_bayes.executor import pin_threads
 
     pin_threads(task["cores"])
     t0 = time.perf_counter()

@@ -31,7 +31,7 @@ Speed.  The model is compiled once per process with its observed outcomes as
 shared data (``pm.observe`` with a shared variable) and every replication swaps
 the outcomes in (``CompiledModel.with_data``); draws are identical to a fresh
 compile with the same seed.  Replications run through
-:class:`walt_bayes.grid.executor.Executor` (serial, a local Dask cluster, or a
+:class:`walt_bayes.executor.Executor` (serial, a local Dask cluster, or a
 Dask scheduler): each replication has its own integer seed, so the results do
 not depend on where or in which order it ran.
 
@@ -240,7 +240,7 @@ def run_sbc(
         Output directory: ``ranks.csv``, ``reps.csv``, ``uniformity.csv``,
         ``sbc.nc``, ``sbc.json``, ``sbc_ranks.png``, ``sbc_ecdf.png`` (each written atomically).
     scheduler : str
-        ``serial``, ``processes`` or ``tcp://HOST:PORT`` (:mod:`walt_bayes.grid.executor`).
+        ``serial``, ``processes`` or ``tcp://HOST:PORT`` (:mod:`walt_bayes.executor`).
     workers : int, optional
         Worker processes of a local cluster.
     fit_spec : str or ModelSpec, optional
@@ -260,7 +260,7 @@ def run_sbc(
     -------
     SBCResult
     """
-    from walt_bayes.grid.executor import Executor
+    from walt_bayes.executor import Executor
 
     # Not ``with Executor(...)``: that starts a local cluster at once, before the
     # compile that its forked workers are to inherit (:meth:`Executor.start` below).

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from walt_bayes.cli._common import console
-from walt_bayes.grid.executor import SCHEDULER_HELP
+from walt_bayes.executor import SCHEDULER_HELP
 from walt_bayes.paths import setup_pytensor_cache
 
 Spec = Annotated[
@@ -58,7 +58,7 @@ def sbc_command(
     """Simulation-based calibration (Talts et al. 2018): ranks of true values, uniformity tests, plots."""
     setup_pytensor_cache()
     from walt_bayes.calibrate.sbc import SBCSettings, run_sbc
-    from walt_bayes.grid.executor import parse_scheduler
+    from walt_bayes.executor import parse_scheduler
     from walt_bayes.spec import load_spec
 
     scheduler = parse_scheduler(scheduler)

@@ -157,7 +157,7 @@ def _default_jobs(method: Method) -> int:
     """Folds refitted at once when ``--jobs`` is not given: one per core for k-fold."""
     if method is not Method.kfold:
         return 1
-    from walt_bayes.grid.executor import available_cores
+    from walt_bayes.executor import available_cores
 
     # Compilation is single-threaded: folds side by side use both cores where one fold cannot.
     return available_cores()
@@ -167,7 +167,7 @@ def _checked_scheduler(scheduler: str | None, method: Method, con) -> str | None
     """``--scheduler`` checked, with a note when it does nothing (LOO refits nothing)."""
     if scheduler is None:
         return None
-    from walt_bayes.grid.executor import parse_scheduler
+    from walt_bayes.executor import parse_scheduler
 
     scheduler = parse_scheduler(scheduler)  # named as the option the user typed
     if method is not Method.kfold:

@@ -25,6 +25,7 @@ from walt_bayes.cli._fit_output import (
 )
 from walt_bayes.errors import WaltError
 from walt_bayes.paths import setup_pytensor_cache
+from walt_bayes.spec import DEFAULT_SEED
 
 
 def fit_command(
@@ -34,7 +35,7 @@ def fit_command(
     ),
     seed: Annotated[
         int, typer.Option(min=0, help="Integer seed: same spec, data and seed give identical draws.")
-    ] = 20260101,
+    ] = DEFAULT_SEED,
     draws: Annotated[int | None, typer.Option(min=1, help="Posterior draws per chain (default: spec).")] = None,
     tune: Annotated[int | None, typer.Option(min=1, help="Tuning steps per chain (default: spec).")] = None,
     chains: Annotated[int | None, typer.Option(min=1, help="Number of chains (default: spec).")] = None,

@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from walt_bayes.cli._common import console
-from walt_bayes.grid.executor import SCHEDULER_HELP
+from walt_bayes.executor import SCHEDULER_HELP
 from walt_bayes.paths import setup_pytensor_cache
 
 
@@ -42,7 +42,7 @@ def grid_command(
     from rich import box
     from rich.table import Table
 
-    from walt_bayes.grid.executor import parse_scheduler
+    from walt_bayes.executor import parse_scheduler
     from walt_bayes.grid.gridfile import load_grid
     from walt_bayes.grid.run import SHOWN, run_grid
 

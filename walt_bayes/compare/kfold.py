@@ -395,7 +395,7 @@ def prefetch_folds(
     cache_dir : path
         The fold cache (``<out>/folds``).
     scheduler : str
-        ``serial``, ``processes`` or ``tcp://HOST:PORT`` (:mod:`walt_bayes.grid.executor`).
+        ``serial``, ``processes`` or ``tcp://HOST:PORT`` (:mod:`walt_bayes.executor`).
     workers : int, optional
         Worker processes of a local cluster.
     progress : bool
@@ -418,7 +418,7 @@ def prefetch_folds(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from walt_bayes.compare.runs import open_runs
-    from walt_bayes.grid.executor import Executor
+    from walt_bayes.executor import Executor
 
     runs = open_runs(run_dirs)
     assignment = assign_folds(runs, k, group, fold_seed)

@@ -75,9 +75,9 @@ def run_cell(task: dict) -> dict:
         cell's labels (``row``).
     """
     from walt_bayes.atomic import atomic_dir
+    from walt_bayes.executor import pin_threads
     from walt_bayes.fit.fitfile import save_fit
     from walt_bayes.fit.run import fit_model
-    from walt_bayes.grid.executor import pin_threads
     from walt_bayes.panel.datasets import load_dataset
     from walt_bayes.spec import parse_spec
 
@@ -201,7 +201,7 @@ def run_fold_cell(task: dict) -> dict:
         the summed log predictive density of the held-out alliance dyad-years.
     """
     from walt_bayes.compare.kfold import compute_fold
-    from walt_bayes.grid.executor import pin_threads
+    from walt_bayes.executor import pin_threads
 
     pin_threads(task["cores"])
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 :func:`run_grid` plans the cells of a grid file (:mod:`walt_bayes.grid.gridfile`),
 skips the finished ones (resume), runs the rest through
-:class:`walt_bayes.grid.executor.Executor` (every cell is one task; a failed
+:class:`walt_bayes.executor.Executor` (every cell is one task; a failed
 cell is reported with its error and the others go on), then, with ``[folds]``,
 the k-fold refits of every finished cell, and writes ``grid.csv``: one row per
 cell with its diagnostics, PSIS-LOO elpd of the alliance dyad-years (``full``:
@@ -206,8 +206,8 @@ def run_grid(
         and ``psense_lik:<param>``); ``status`` is ``done``, ``finished earlier``
         (resumed) or ``failed`` (with ``error``).
     """
+    from walt_bayes.executor import Executor, one_line
     from walt_bayes.grid.cells import finished_row, run_cell
-    from walt_bayes.grid.executor import Executor, one_line
 
     grid = load_grid(grid_path)
     out = Path(out)

@@ -1,8 +1,8 @@
 """Build the joint PyMC model (blocks 1 and 2 of MODEL.md) from a design.
 
 Block 1 (latent threat): ``theta[j->i,t] = x[j->i,t] . beta[g(i)]`` with
-non-centred partial pooling ``beta[g] = mu_beta + tau_beta * z[g]``; the
-population means are the named weights ``beta_power`` … ``beta_intent``.
+partial pooling ``beta[g] = mu_beta + offset[g]``, ``offset ~ ZeroSumNormal(tau_beta)``
+(centred or non-centred per source, ``Design.threat_centred``); the population means are the named weights ``beta_power`` … ``beta_intent``.
 Threat is measured by dispute initiation: ``P(init21) = logistic(lambda_0 + theta)``.
 
 Block 2 (alliance choice): ``logit P(a) = alpha[g] + sum_t gamma_t * term_t
@@ -188,12 +188,16 @@ def _threat_parameters(design: Design, spec: ModelSpec) -> dict:
     mu_beta = pt.stack(weights)
     if len(design.threat_groups) > 1:
         tau_beta = _vector(spec, "tau_beta", "source")
-        # Zero-sum offsets: the named weights are exactly the mean over groups,
-        # which also removes the mean/offset trade-off that slows mixing.
-        z = pm.ZeroSumNormal("z_beta", sigma=1.0, dims=("source", "threat_group"))
-        beta = pm.Deterministic(
-            "beta", (mu_beta[:, None] + tau_beta[:, None] * z).T, dims=("threat_group", "source")
-        )
+        # Zero-sum offsets: the named weights are exactly the mean over groups, which also
+        # removes the mean/offset trade-off that slows mixing.  Each source's offsets are
+        # centred where the data pin a group's weight down (Design.threat_centred), else
+        # non-centred (standardised by tau_beta); one variable either way.
+        centred = np.asarray(design.threat_centred or [False] * len(design.sources), bool)
+        ones = pt.ones(len(design.sources))
+        scale = pt.where(centred, tau_beta, ones)
+        z = pm.ZeroSumNormal("z_beta", sigma=scale[:, None], dims=("source", "threat_group"))
+        offsets = pt.where(centred, ones, tau_beta)[:, None] * z
+        beta = pm.Deterministic("beta", (mu_beta[:, None] + offsets).T, dims=("threat_group", "source"))
     else:
         beta = mu_beta[None, :]
     lambda_0 = _scalar(spec, "lambda_0", mu=_logit(design.data_rates["init21"]))

@@ -37,7 +37,7 @@ from walt_bayes.model.joining import JoiningArrays, build_joining
 from walt_bayes.model.plugin import logistic_mle as logistic_mle
 from walt_bayes.model.plugin import plugin_tau
 from walt_bayes.model.threat_rows import MIN_POOLED_GROUPS as MIN_POOLED_GROUPS
-from walt_bayes.model.threat_rows import build_threat
+from walt_bayes.model.threat_rows import build_threat, threat_parameterisation
 from walt_bayes.model.threat_rows import threat_features as threat_features
 from walt_bayes.model.triads import PERSISTENT_DISPUTES as PERSISTENT_DISPUTES
 from walt_bayes.model.triads import build_triads
@@ -107,6 +107,7 @@ class Design:
     dyad_centred: np.ndarray | None = None  # (n_dyad,) bool
     dyad_means: np.ndarray | None = None  # (n_dyad, n_control + n_term)
     year_centred: bool = False  # year intercepts sampled centred (build._year_effects)
+    threat_centred: list[bool] = field(default_factory=list)  # per source: group weights centred
     ally_onset: bool = False  # alliance rows are onset rows (dyads not allied the year before)
     duration: DurationArrays | None = None  # block 3: spell-years at risk (walt_bayes.model.duration)
     joining: JoiningArrays | None = None  # wartime joining, COND-5 (walt_bayes.model.joining)
@@ -374,5 +375,6 @@ def build_design(
         cc["effects"] = casecontrol.EFFECTS_NOTE
         design.notes.extend(casecontrol.describe(cc))
     design.set_dyad_parameterisation()
+    design.threat_centred = threat_parameterisation(design)
     return design
 

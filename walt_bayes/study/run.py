@@ -9,7 +9,7 @@
    :func:`walt_bayes.grid.run.plan` (same folder layout, same content hashes: a finished
    cell is never refitted, a killed one is redone);
 3. fit the cells that are not finished with :func:`walt_bayes.grid.cells.run_cell`, one
-   task each on a :class:`walt_bayes.grid.executor.Executor` (``serial``, a local Dask
+   task each on a :class:`walt_bayes.executor.Executor` (``serial``, a local Dask
    cluster or ``tcp://``); a failed cell is reported and the others go on;
 4. on the same executor: every finished cell's evidence table (:func:`.matrix.evidence_task`),
    the k-fold refits when the study compares by k-fold, and one comparison per data set
@@ -111,8 +111,8 @@ def relative_cost(task: dict) -> float:
 def run_cells(ex, tasks: dict[str, dict], progress: bool, console) -> dict[str, dict]:
     """Fit every unfinished cell, costliest first; the grid row of every cell (resumed, done or failed)."""
     from walt_bayes.errors import WaltError
+    from walt_bayes.executor import one_line
     from walt_bayes.grid.cells import finished_row, run_cell
-    from walt_bayes.grid.executor import one_line
 
     rows: dict[str, dict] = {}
     todo = {}
@@ -181,7 +181,7 @@ def run_study(
         path, and read the data (``WALT_BAYES_MIRROR`` or a shared ``WALT_BAYES_CACHE``).
     scheduler : str
         ``processes`` (default: a local Dask cluster, one worker per core), ``serial`` or
-        ``tcp://HOST:PORT`` (:func:`walt_bayes.grid.executor.parse_scheduler`).
+        ``tcp://HOST:PORT`` (:func:`walt_bayes.executor.parse_scheduler`).
     workers : int, optional
         Worker processes of the local cluster (default: the cores).
     render : bool
@@ -205,7 +205,7 @@ def run_study(
     WaltError
         A data set that cannot be loaded, an unreachable scheduler, a failing report cell.
     """
-    from walt_bayes.grid.executor import Executor, parse_scheduler
+    from walt_bayes.executor import Executor, parse_scheduler
     from walt_bayes.study.matrix import build_matrix
 
     study = load_study(path)
