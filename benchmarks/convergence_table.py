@@ -19,12 +19,12 @@ import time
 
 import pandas as pd
 
+from walt_bayes.defaults import DEFAULT_SEED
 from walt_bayes.fit.run import fit_model
 from walt_bayes.panel.datasets import load_dataset
 from walt_bayes.spec import load_spec
 
 VARIANTS = ("null", "balance_of_power", "balance_of_threat", "ideology", "full")
-DEFAULT_SEED = 20260101  # the CLI's default seed
 
 
 def fit_row(dataset, variant: str, seed: int) -> dict:

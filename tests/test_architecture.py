@@ -31,6 +31,7 @@ STAGE_OF = {
     "atomic": "foundation",
     "paths": "foundation",
     "citation": "foundation",
+    "defaults": "foundation",
     "executor": "foundation",  # serial / Dask task runner shared by grid, SBC, k-fold and studies
     "sources": "sources",
     "panel": "panel",

@@ -12,13 +12,8 @@ import pandas as pd
 import pytest
 
 from walt_bayes.errors import DataError, ModelError
-from walt_bayes.model.joining import (
-    COLUMNS,
-    JoiningArrays,
-    joiners_from_cow,
-    joining_block,
-    load_war_joining,
-)
+from walt_bayes.model.joining import JoiningArrays, joining_block
+from walt_bayes.panel.war_joining import COLUMNS, joiners_from_cow, load_war_joining
 from walt_bayes.spec import parse_spec
 
 REPO = Path(__file__).resolve().parents[1]

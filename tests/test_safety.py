@@ -91,9 +91,17 @@ def test_spec_and_data_readers_are_data_only():
     # that reads them.
     reader = (PACKAGE / "panel" / "me_checks.py").read_text("utf-8")
     assert re.search(r"pd\.read_csv\([^)]*dtype=str", reader)
-    for user in ("panel/embedded.py", "panel/me_atop_reference.py", "model/joining.py"):
+    for user in ("panel/embedded.py", "panel/me_atop_reference.py", "panel/war_joining.py"):
         src = (PACKAGE / user).read_text("utf-8")
         assert "read_text_csv" in src and "read_csv(" not in src.replace("read_text_csv(", ""), user
+
+
+def test_the_model_reads_no_file():
+    """The model stage gets every table from the panel stage (walt_bayes/panel/companions.py,
+    war_joining.py); none of its modules opens a file or reads a source itself."""
+    readers = re.compile(r"read_csv|read_text_csv|read_parquet|read_source|\.read_text\(|\.read_bytes\(|\bopen\(")
+    for path in sorted((PACKAGE / "model").glob("*.py")):
+        assert not readers.search(path.read_text("utf-8")), path.name
 
 
 def test_pickle_panel_is_refused_unread(tmp_path):

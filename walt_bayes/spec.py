@@ -118,8 +118,6 @@ REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
 SCALE_PRIORS = ("tau_beta", "sigma_alpha", "sigma_dyad", "sigma_year", "sigma_source")
 
 SAMPLERS = ("nutpie", "pymc")
-#: The seed a fit uses when none is given (``wb.fit`` and ``walt-bayes fit``).
-DEFAULT_SEED = 20260101
 #: nutpie mass-matrix adaptation.  "low_rank" learns a few strong posterior
 #: correlations that a diagonal mass matrix mixes slowly, but each of its
 #: updates during warm-up costs seconds at a few hundred parameters (measured:

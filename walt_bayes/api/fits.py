@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from walt_bayes.api.arguments import folder_name, optional_count, whole
 from walt_bayes.api.fitted import Fit
 from walt_bayes.api.inputs import load_data, load_spec
+from walt_bayes.defaults import DEFAULT_SEED
 from walt_bayes.errors import FitFileError, WaltError
-from walt_bayes.spec import DEFAULT_SEED
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -23,9 +23,9 @@ from walt_bayes.cli._fit_output import (
     print_priors,
     print_summary,
 )
+from walt_bayes.defaults import DEFAULT_SEED
 from walt_bayes.errors import WaltError
 from walt_bayes.paths import setup_pytensor_cache
-from walt_bayes.spec import DEFAULT_SEED
 
 
 def fit_command(

@@ -130,8 +130,6 @@ from walt_bayes.model.duration_arrays import TRIAD_FIELDS as TRIAD_FIELDS
 from walt_bayes.model.duration_arrays import DurationArrays
 from walt_bayes.model.duration_covariates import DEMOCRACY_CUT as DEMOCRACY_CUT
 from walt_bayes.model.duration_covariates import (
-    cow_wars,
-    episodes_for,
     motives,
     regime_pairs,
     true_starts,
@@ -144,6 +142,7 @@ from walt_bayes.model.hazard import duration_parameters as duration_parameters
 from walt_bayes.model.plugin import plugin_tau
 from walt_bayes.model.spells import alliance_spells, outcome_column
 from walt_bayes.model.triads import relevant_pairs
+from walt_bayes.panel.companions import cow_wars, episodes_for
 from walt_bayes.spec import DURATION_COMPANIONS, ModelSpec
 
 if TYPE_CHECKING:
