@@ -355,6 +355,25 @@ class Fit:
         list of str
             One line per difference; empty when the fit matches.
         """
+        return self.provenance(data, spec, strict=strict, defaults=defaults)[1]
+
+    def provenance(
+        self,
+        data: str | os.PathLike | Dataset | None = None,
+        spec: str | os.PathLike | ModelSpec | None = None,
+        *,
+        strict: bool = False,
+        defaults: bool = True,
+    ) -> tuple[list[str], list[str], list[str]]:
+        """What :meth:`check` compared, what differs and the notes, as ``walt-bayes check`` prints.
+
+        Returns
+        -------
+        (checked, differences, notes) : tuple of lists of str
+            What was compared (``data NAME (sha256 …)``, ``spec PATH``), one line per
+            difference, and library versions that differ from the installed ones
+            (differences under ``strict``, notes otherwise).
+        """
         from walt_bayes.fit.fitfile import check_provenance, version_differences
         from walt_bayes.panel.datasets import EMBEDDED
         from walt_bayes.panel.hashing import legacy_panel_sha256
@@ -364,18 +383,22 @@ class Fit:
             data = EMBEDDED
         if defaults and spec is None and self.spec_name in list_variants():
             spec = self.spec_name
-        diffs = []
+        checked, diffs = [], []
         if data is not None:
             dataset = load_data(data)
             found = check_provenance(self.tree, data_sha256=dataset.sha256, data_name=dataset.name)
             if found and self.data_sha256 == legacy_panel_sha256(dataset.panel):
                 found = []  # a fit from before the binary content hash, on the same data
             diffs += found
+            checked.append(f"data {dataset.name} (sha256 {dataset.sha256[:12]}…)")
         if spec is not None:
-            diffs += check_provenance(self.tree, spec=load_spec(spec))
+            model_spec = load_spec(spec)
+            diffs += check_provenance(self.tree, spec=model_spec)
+            checked.append(f"spec {model_spec.source_path or model_spec.name}")
+        versions = version_differences(self.tree)
         if strict:
-            diffs += [f"versions differ: {v}" for v in version_differences(self.tree)]
-        return diffs
+            return checked, diffs + [f"versions differ: {v}" for v in versions], []
+        return checked, diffs, versions
 
     def __repr__(self) -> str:
         post = self.tree["posterior"]

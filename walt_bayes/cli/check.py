@@ -37,42 +37,14 @@ def check_command(
     ] = False,
 ) -> None:
     """Check that a fit matches its data and spec (sha256, spec content, library versions)."""
-    from walt_bayes.fit.fitfile import check_provenance, load_fit, version_differences
-    from walt_bayes.panel.datasets import EMBEDDED, load_dataset
-    from walt_bayes.panel.hashing import legacy_panel_sha256
-    from walt_bayes.spec import list_variants, load_spec
+    from walt_bayes.api import load
 
     console = Console(highlight=False, soft_wrap=True)
-    tree = load_fit(run_dir)
-    fit_data = str(tree.attrs.get("data_name"))
-    fit_spec_name = str(tree.attrs.get("spec_name"))
-    if data is None and fit_data == EMBEDDED:
-        data = EMBEDDED
-    if spec is None and fit_spec_name in list_variants():
-        spec = fit_spec_name
-
-    checked, diffs = [], []
-    if data is not None:
-        dataset = load_dataset(data)
-        data_diffs = check_provenance(tree, data_sha256=dataset.sha256, data_name=dataset.name)
-        if data_diffs and str(tree.attrs.get("data_sha256")) == legacy_panel_sha256(dataset.panel):
-            data_diffs = []  # a fit from before the binary content hash, on the same data
-        diffs += data_diffs
-        checked.append(f"data {dataset.name} (sha256 {dataset.sha256[:12]}…)")
-    if spec is not None:
-        model_spec = load_spec(spec)
-        diffs += check_provenance(tree, spec=model_spec)
-        checked.append(f"spec {model_spec.source_path or model_spec.name}")
-    versions = version_differences(tree)
-    if strict:
-        diffs += [f"versions differ: {v}" for v in versions]
+    checked, diffs, notes = load(run_dir).provenance(data, spec, strict=strict)
     for line in diffs:
         console.print(f"[red]differs:[/] {escape(line)}")
-    if not strict:
-        for v in versions:
-            console.print(
-                f"[yellow]note:[/] {escape(v)} (a refit may not reproduce the draws bit for bit)"
-            )
+    for v in notes:
+        console.print(f"[yellow]note:[/] {escape(v)} (a refit may not reproduce the draws bit for bit)")
     if diffs:
         raise typer.Exit(1)
     what = " and ".join(checked) if checked else "nothing to compare (give --data and/or --spec)"

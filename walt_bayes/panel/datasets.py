@@ -130,54 +130,50 @@ def validate_panel(panel: pd.DataFrame, name: str, csv: bool = False) -> pd.Data
     if panel.empty:
         raise DataError(f"{name}: no rows")
 
-    def fail(col: str, problem: str, bad) -> DataError:
-        rows = np.flatnonzero(np.asarray(bad, dtype=bool))
-        return DataError(f"{name}: column '{col}': {problem} at {_where(rows, csv)}")
-
     known = set(columns.REQUIRED) | set(columns.OPTIONAL)
     for col in [c for c in panel.columns if c in known]:
-        values = panel[col]
-        if col in TEXT_COLUMNS:
-            if col in ("region1", "region2") and values.isna().any():
-                raise fail(col, "missing region", values.isna())
-            continue
-        if pd.api.types.is_bool_dtype(values.dtype):
-            values = values.astype("Int64")
-        if not pd.api.types.is_numeric_dtype(values.dtype):
-            numeric = pd.to_numeric(values, errors="coerce")
-            raise fail(col, "not a number", numeric.isna() & values.notna())
-        x = values.astype("float64").to_numpy(na_value=np.nan)
-        if np.isinf(x).any():
-            raise fail(col, "infinite value", np.isinf(x))
-        if col in columns.KEYS:
-            if np.isnan(x).any():
-                raise fail(col, "missing value", np.isnan(x))
-            if (x != np.round(x)).any():
-                raise fail(col, "not a whole number", x != np.round(x))
-            lo, hi = (1, 999) if col != "year" else (1000, 2999)
-            out = (x < lo) | (x > hi)
-            if out.any():
-                what = "COW code outside 1-999" if col != "year" else "year outside 1000-2999"
-                raise fail(col, what, out)
-        present = ~np.isnan(x)
-        if col in columns.BINARY:
-            bad = present & (x != 0) & (x != 1)
-            if bad.any():
-                raise fail(col, "must be 0 or 1 (or missing)", bad)
-        if col in COUNT_COLUMNS:
-            bad = present & (x < 0)
-            if bad.any():
-                raise fail(col, "negative count", bad)
-        if col in UNIT_COLUMNS:
-            bad = present & ((x < 0) | (x > 1))
-            if bad.any():
-                raise fail(col, "must be in [0, 1] (or missing)", bad)
+        problem = _column_problem(col, panel[col])
+        if problem is not None:
+            raise _row_error(name, col, *problem, csv)
     same = panel["ccode1"].to_numpy() == panel["ccode2"].to_numpy()
     if same.any():
-        raise fail("ccode2", "a state paired with itself (ccode1 == ccode2)", same)
+        raise _row_error(name, "ccode2", "a state paired with itself (ccode1 == ccode2)", same, csv)
     panel = panel.astype({k: "int64" for k in columns.KEYS})
     check_panel(panel, name=name)
     return panel
+
+
+def _row_error(name: str, col: str, problem: str, bad, csv: bool) -> DataError:
+    rows = np.flatnonzero(np.asarray(bad, dtype=bool))
+    return DataError(f"{name}: column '{col}': {problem} at {_where(rows, csv)}")
+
+
+def _column_problem(col: str, values: pd.Series) -> tuple[str, np.ndarray] | None:
+    """The first problem of one known column, as (what, bad rows), or None."""
+    if col in TEXT_COLUMNS:
+        if col in ("region1", "region2") and values.isna().any():
+            return "missing region", values.isna().to_numpy()
+        return None
+    if pd.api.types.is_bool_dtype(values.dtype):
+        values = values.astype("Int64")
+    if not pd.api.types.is_numeric_dtype(values.dtype):
+        numeric = pd.to_numeric(values, errors="coerce")
+        return "not a number", (numeric.isna() & values.notna()).to_numpy()
+    x = values.astype("float64").to_numpy(na_value=np.nan)
+    present = ~np.isnan(x)
+    checks = [("infinite value", np.isinf(x))]
+    if col in columns.KEYS:
+        lo, hi = (1, 999) if col != "year" else (1000, 2999)
+        checks += [("missing value", np.isnan(x)), ("not a whole number", present & (x != np.round(x))),
+                   ("COW code outside 1-999" if col != "year" else "year outside 1000-2999",
+                    present & ((x < lo) | (x > hi)))]
+    if col in columns.BINARY:
+        checks.append(("must be 0 or 1 (or missing)", present & (x != 0) & (x != 1)))
+    if col in COUNT_COLUMNS:
+        checks.append(("negative count", present & (x < 0)))
+    if col in UNIT_COLUMNS:
+        checks.append(("must be in [0, 1] (or missing)", present & ((x < 0) | (x > 1))))
+    return next(((what, bad) for what, bad in checks if bad.any()), None)
 
 
 def _embedded_dir(path: Path) -> bool:
