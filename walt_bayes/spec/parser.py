@@ -1,292 +1,42 @@
-"""Model specs: declarative theory variants stored as TOML files in ``models/``.
+"""Spec TOML text → :class:`~walt_bayes.spec.model.ModelSpec`, validated section by section.
 
-A spec says which blocks of the model are on, which threat sources and
-alliance terms enter, how groups are pooled, which priors to use and how to
-sample.  Loading validates everything and raises :class:`SpecError` with the
-file and key for anything unknown or out of range.  Specs are data only: no
-code is ever executed from them.
+The text goes through :func:`tomllib.loads` only: specs are data, no code is ever
+executed from them.  Every error is one :class:`SpecError` line naming the source and
+the offending key.
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pymc_extras.prior import Prior
-
 from walt_bayes.errors import SpecError
-from walt_bayes.paths import bundled_path
-
-#: Threat sources (MODEL.md block 1) and the panel features each is built from.
-#: A feature's sign says which direction means *more* threat.
-THREAT_SOURCES: dict[str, tuple[tuple[str, int], ...]] = {
-    "power": (("power2", +1), ("power_ratio", +1)),
-    "proximity": (("contiguous", +1), ("log_capdist", -1), ("neighbour2", +1)),
-    "offense": (("offense2", +1),),
-    "intent": (
-        ("log_init2_past10", +1),
-        ("log_init21_past10", +1),
-        ("rivalry", +1),
-    ),
-}
-
-#: Alliance-equation terms (MODEL.md block 2).  Each is a product of factors;
-#: latent factors (S, B, T, S_persistent) come from the threat block.
-ALLIANCE_TERMS: dict[str, tuple[str, ...]] = {
-    "shared": ("S",),
-    "partner": ("B",),
-    "shared_x_strength": ("S", "strength_i"),
-    "partner_x_weak_x_major": ("B", "weak_i", "major_k"),
-    "ideology": ("ideo_sim",),
-    "ideology_x_threat_faced": ("ideo_sim", "T"),
-    "ideology_x_bipolar": ("ideo_sim", "bipolar"),
-    "ideology_x_illegitimacy": ("ideo_sim", "illegit_i"),
-    "shared_x_support": ("S", "support"),
-    "shared_x_support_sq": ("S", "support_sq"),
-    "shared_x_persistent_aggression": ("S_persistent",),
-    "contiguous": ("contig",),
-    "second_order_neighbour": ("neighbour2",),
-    "aid": ("aid",),
-    "aid_x_threat_faced": ("aid", "T"),
-    "penetration": ("penetration",),
-    "penetration_x_target_democracy": ("penetration", "democracy_k"),
-    "penetration_x_shared_threat": ("penetration", "S"),
-}
-
-#: Control variables of the alliance equation (observed, standardised).
-CONTROLS = ("strength_i", "strength_k", "major_i", "major_k")
-
-LATENT_FACTORS = frozenset({"S", "B", "T", "S_persistent"})
-
-#: Alliance-duration terms (MODEL.md block 3; :mod:`walt_bayes.model.duration`).
-#: ``leninist`` brings its companion ``regime_other`` and ``ideological`` its
-#: companion ``other_motive`` (so each is a contrast with a stated baseline).
-DURATION_TERMS: dict[str, str] = {
-    "war_won": "formed in wartime x the common enemy defeated by year t (BAL-6)",
-    "threat_rise": "change in shared threat S from t-1 to t, per SD (BW-6)",
-    "leninist": "both members Marxist-Leninist one-party states, vs both democracies/monarchies (IDEO-2)",
-    "ideological": "ideology-driven (similar regimes, no shared threat source at formation), "
-    "vs threat-driven (IDEO-5)",
-}
-
-GROUPINGS = ("region", "era", "none")
-OUTCOMES = ("ally", "ally_formal", "pledge")
-RELEVANCE = ("contiguous", "major", "rival")
-
-#: Default priors on the standardised scale (MODEL.md "Priors").  Intercept
-#: means are data-driven (the logit of the observed rate) unless given.
-DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
-    "beta": {"distribution": "Normal", "mu": 0.0, "sigma": 1.0},
-    "tau_beta": {"distribution": "HalfNormal", "sigma": 0.5},
-    "lambda_0": {"distribution": "Normal", "sigma": 1.5},
-    "gamma": {"distribution": "Normal", "mu": 0.0, "sigma": 1.0},
-    "control": {"distribution": "Normal", "mu": 0.0, "sigma": 1.0},
-    "mu_alpha": {"distribution": "Normal", "sigma": 1.5},
-    "sigma_alpha": {"distribution": "HalfNormal", "sigma": 0.5},
-    # Dyads differ a lot in their propensity to ally (on the embedded data most pairs
-    # never ally and a few always do; the posterior SD is ~4.5 on the logit scale):
-    # a 0.5 scale put that 9 prior SDs out and slowed warm-up.
-    "sigma_dyad": {"distribution": "HalfNormal", "sigma": 2.5},
-    "sigma_year": {"distribution": "HalfNormal", "sigma": 0.5},
-    # States differ in how often they initiate disputes beyond what their power, position,
-    # arms and recent disputes say (a revisionist state attacks more): a logit-scale SD near 1.
-    "sigma_source": {"distribution": "HalfNormal", "sigma": 1.0},
-    "delta": {"distribution": "Normal", "mu": 0.0, "sigma": 1.0},
-    "delta_0": {"distribution": "Normal", "sigma": 1.5},
-    "join_winner": {"distribution": "Normal", "mu": 0.0, "sigma": 1.0},
-}
-
-#: Distributions a spec may name, with the parameters each accepts and which must be positive.
-ALLOWED_DISTRIBUTIONS: dict[str, dict[str, bool]] = {
-    "Normal": {"mu": False, "sigma": True},
-    "StudentT": {"nu": True, "mu": False, "sigma": True},
-    "HalfNormal": {"sigma": True},
-    "HalfStudentT": {"nu": True, "sigma": True},
-    "Exponential": {"lam": True},
-    "Laplace": {"mu": False, "b": True},
-}
-#: Parameters a distribution has no default for (PyMC needs them).
-REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
-    "StudentT": ("nu",),
-    "HalfStudentT": ("nu",),
-    "Exponential": ("lam",),
-    "Laplace": ("mu", "b"),
-}
-SCALE_PRIORS = ("tau_beta", "sigma_alpha", "sigma_dyad", "sigma_year", "sigma_source")
-
-SAMPLERS = ("nutpie", "pymc")
-#: nutpie mass-matrix adaptation.  "low_rank" learns a few strong posterior
-#: correlations that a diagonal mass matrix mixes slowly, but each of its
-#: updates during warm-up costs seconds at a few hundred parameters (measured:
-#: ~4.5 s, ~15 per chain on the embedded panel), so "diag" with more draws is
-#: faster there.  "draw_diag" (Stan's choice: the draws' variances only) takes
-#: longer trajectories than nutpie's "diag" (draw and gradient variances) on the
-#: embedded panel (48 vs 31 leapfrog steps) but mixes the group scales tau_beta
-#: better: bulk ESS per gradient 1.25x, tail ESS 2x (4 chains, seed 20260101).
-ADAPTATIONS = ("low_rank", "diag", "draw_diag")
-
-
-@dataclass(frozen=True)
-class ThreatSpec:
-    """Block 1: which threat sources enter and how they are pooled."""
-
-    sources: tuple[str, ...]
-    group: str = "region"
-    # A varying intercept per threatening state (``source_effect``, scale ``sigma_source``):
-    # the part of a state's disposition to initiate disputes that power, proximity, offense
-    # and its recent disputes do not measure (issue 23, MODEL.md block 1).
-    source_intercepts: bool = False
-
-
-@dataclass(frozen=True)
-class AllianceSpec:
-    """Block 2: outcome, terms, controls and varying intercepts."""
-
-    outcome: str = "ally"
-    directed: bool = False
-    onset: bool = False
-    terms: tuple[str, ...] = ()
-    controls: tuple[str, ...] = CONTROLS
-    group: str = "region"
-    dyad_intercepts: bool = True
-    year_intercepts: bool = True
-    relevance: tuple[str, ...] = RELEVANCE
-    case_control_ratio: float | None = None
-    drop_unavailable: bool = False
-
-
-@dataclass(frozen=True)
-class DurationSpec:
-    """Block 3: discrete-time hazard of an alliance spell ending (MODEL.md)."""
-
-    terms: tuple[str, ...] = tuple(DURATION_TERMS)
-    ideological_similarity: float = 0.5  # ideo_sim at formation >= this: similar regimes
-    drop_unavailable: bool = False
-
-
-@dataclass(frozen=True)
-class JoiningSpec:
-    """Wartime joining (COND-5): P(a state joining an ongoing war joins the eventual winner)."""
-
-    exclude_uncertain: bool = False
-    drop_unavailable: bool = False
-
-
-@dataclass(frozen=True)
-class SamplerSpec:
-    """Sampler defaults; the CLI may override each."""
-
-    sampler: str = "nutpie"
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    target_accept: float = 0.9
-    prior_draws: int = 500
-    adaptation: str = "low_rank"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A validated theory variant."""
-
-    name: str
-    description: str
-    threat: ThreatSpec | None
-    alliance: AllianceSpec
-    priors: dict[str, dict[str, Any]] = field(default_factory=dict)
-    sampler: SamplerSpec = field(default_factory=SamplerSpec)
-    source_text: str = ""
-    source_path: str = ""
-    duration: DurationSpec | None = None
-    joining: JoiningSpec | None = None
-
-    @property
-    def needs_threat(self) -> bool:
-        """True when any alliance term uses a latent threat factor."""
-        return any(LATENT_FACTORS.intersection(ALLIANCE_TERMS[t]) for t in self.alliance.terms)
-
-    def prior(self, name: str, family: str | None = None, **data_driven: float) -> Prior:
-        """Resolve the prior for parameter ``name`` as a pymc-extras ``Prior``.
-
-        Merge order (CausalPy's): the user's entry for ``name`` > the user's entry
-        for its ``family`` > data-driven values > package defaults.
-        """
-        resolved = self.resolved_prior(name, family, **data_driven)
-        dist = resolved["distribution"]
-        params = {k: v for k, v in resolved.items() if k != "distribution"}
-        return Prior(dist, **params)
-
-    def resolved_prior(self, name: str, family: str | None = None, **data_driven: float) -> dict:
-        """The merged prior entry (a plain dict) for ``name``; see :meth:`prior`."""
-        base = dict(DEFAULT_PRIORS.get(family or name, DEFAULT_PRIORS.get(name, {})))
-        if not base:
-            raise SpecError(f"no default prior for parameter '{name}'")
-        for key, value in data_driven.items():
-            base.setdefault(key, value)
-        for key in (family, name):
-            if key and key in self.priors:
-                user = dict(self.priors[key])
-                if user.get("distribution", base["distribution"]) != base["distribution"]:
-                    base = {}
-                base.update(user)
-        return base
-
-    def term_names(self) -> tuple[str, ...]:
-        """Names of every alliance coefficient, ``gamma_<term>``."""
-        return tuple(f"gamma_{t}" for t in self.alliance.terms)
-
-
-#: Companion indicators that make a duration term a contrast with a stated baseline.
-DURATION_COMPANIONS: dict[str, str] = {"leninist": "regime_other", "ideological": "other_motive"}
-
-
-def default_models_dir() -> Path:
-    """The directory of bundled theory variants (``models/``)."""
-    return bundled_path("models")
-
-
-def resolve_spec_path(spec: str | Path) -> Path:
-    """Accept a path or a bare variant name (``balance_of_threat``)."""
-    path = Path(spec)
-    if path.exists():
-        return path
-    candidate = default_models_dir() / f"{Path(spec).stem}.toml"
-    if not path.suffix and candidate.exists():
-        return candidate
-    raise SpecError(f"{spec}: no such model spec (give a TOML path or one of: {', '.join(list_variants())})")
-
-
-def list_variants() -> list[str]:
-    """Names of the bundled theory variants."""
-    return sorted(p.stem for p in default_models_dir().glob("*.toml"))
-
-
-def load_spec(spec: str | Path) -> ModelSpec:
-    """Load and validate a model spec.
-
-    Parameters
-    ----------
-    spec : str or path
-        A TOML file, or the name of a bundled variant.
-
-    Returns
-    -------
-    ModelSpec
-
-    Raises
-    ------
-    SpecError
-        One line naming the file and the offending key.
-    """
-    path = resolve_spec_path(spec)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"{path}: cannot read spec ({err})") from err
-    return parse_spec(text, source=str(path))
+from walt_bayes.spec.model import (
+    AllianceSpec,
+    DurationSpec,
+    JoiningSpec,
+    ModelSpec,
+    SamplerSpec,
+    ThreatSpec,
+)
+from walt_bayes.spec.vocabulary import (
+    ADAPTATIONS,
+    ALLIANCE_TERMS,
+    ALLOWED_DISTRIBUTIONS,
+    CONTROLS,
+    DEFAULT_PRIORS,
+    DURATION_COMPANIONS,
+    DURATION_TERMS,
+    GROUPINGS,
+    LATENT_FACTORS,
+    OUTCOMES,
+    RELEVANCE,
+    REQUIRED_PARAMS,
+    SAMPLERS,
+    SCALE_PRIORS,
+    THREAT_SOURCES,
+)
 
 
 def parse_spec(text: str, source: str = "<spec>") -> ModelSpec:
