@@ -2,7 +2,7 @@
 
 - Onset rows (``full``: the alliance block models onset, block 3 continuation) pin no dyad's
   intercept down: every dyad is sampled non-centred.
-- Threat weights are partially pooled only over three groups or more; a source's group weights
+- Threat weights are partially pooled only over four groups or more; a source's group weights
   are sampled centred where the data pin them down, non-centred elsewhere, with the same prior.
 - E-BFMI (ArviZ) below 0.3 in a chain fails the convergence checks.
 """
