@@ -32,10 +32,11 @@ MIN_POOLED_GROUPS = 4
 #: said; ESS of tau_beta): embedded data, standard errors intent 0.19 and 0.40-0.53 for the others:
 #: `full` on `ally_formal` mixed tau_beta[intent] at R-hat 1.013, tail ESS 481 non-centred and at
 #: bulk ESS 3225 centred, while centring every source made tau_beta[power] a funnel (108 divergent
-#: transitions).  Global panel (case-control sample), standard errors 0.05-0.09 for every source:
-#: non-centred, seed 3 had 1 divergence at the largest tau_beta[intent]; every source centred, 6
-#: at the smallest tau_beta[power] (whose group estimates differ by less than their noise) and
-#: bulk ESS 5659 / 3767 / 2625 for proximity / offense / intent against ~2300 / 2400 / 1600-2000.
+#: transitions).  Global panel, standard errors 0.03-0.08 for every source: non-centred, seed 3
+#: had 1 divergence at the largest tau_beta[intent]; every source centred, 6 (seed 3) and 227
+#: (seed 20260101) at the smallest tau_beta[power], whose group estimates differ by less than
+#: their noise, and bulk ESS 5659 / 3767 / 2625 for proximity / offense / intent against ~2300 /
+#: 2400 / 1600-2000; power non-centred and the others centred, seed 3: 0 divergences.
 CENTRED_WEIGHT_SE = 0.3
 
 
@@ -169,23 +170,26 @@ def _set_source_states(design: Design, rows: pd.DataFrame) -> None:
         design.notes.append("threat block: one threatening state only, no source intercepts")
 
 
-def _dispute_rows(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The rows of the dispute likelihood: composites, disputes, groups and offsets."""
-    rows = np.arange(len(design.threat_y)) if design.dispute_idx is None else np.asarray(design.dispute_idx)
-    offset = 0.0 if design.dispute_offset is None else np.asarray(design.dispute_offset, float)
+def _dispute_rows(design: Design, every_row: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Composites, disputes, groups and offsets of the dispute likelihood's rows (``every_row``:
+    of every threat row, without the case-control sample and its offsets)."""
+    sampled = design.dispute_idx is not None and not every_row
+    rows = np.asarray(design.dispute_idx) if sampled else np.arange(len(design.threat_y))
+    offset = np.asarray(design.dispute_offset, float) if sampled and design.dispute_offset is not None else 0.0
     return (np.asarray(design.threat_X, float)[rows], np.asarray(design.threat_y, float)[rows],
             np.asarray(design.threat_group)[rows], np.broadcast_to(offset, rows.shape))
 
 
-def threat_weight_se(design: Design) -> np.ndarray:
+def threat_weight_se(design: Design, every_row: bool = False) -> np.ndarray:
     """Standard errors of each group's threat weights from the data alone, (groups, sources).
 
     The inverse Fisher information, group by group, of the logistic regression of the
     disputes in the likelihood (the case-control sample with its offsets, where there is
-    one) on the source composites, at the pooled maximum-likelihood fit: how tightly the
-    data pin a group's weights down without the pooling prior.
+    one; every threat row with ``every_row``) on the source composites, at the pooled
+    maximum-likelihood fit: how tightly the data pin a group's weights down without the
+    pooling prior.
     """
-    X, y, group, offset = _dispute_rows(design)
+    X, y, group, offset = _dispute_rows(design, every_row)
     w = logistic_mle(X, y, offset=offset)
     A = np.column_stack([np.ones(len(y)), X])
     weight = expit(A @ w + offset)
@@ -205,12 +209,15 @@ def threat_parameterisation(design: Design) -> list[bool]:
     :data:`CENTRED_WEIGHT_SE`) and the groups' separate maximum-likelihood weights spread more
     than their standard errors explain (a positive method-of-moments estimate of tau_beta).
     Where the groups do not differ beyond noise, tau_beta's posterior reaches down to zero,
-    where centred weights form a funnel.  Sampler geometry only: either way it is the same model.
+    where centred weights form a funnel.  Decided on every threat row, not the case-control
+    sample: the sample is drawn with the fit's seed, and on the global panel the ratio of spread
+    to noise for power went from 0.2 to 1.3 between samples (0.5 on every row), so the choice
+    flipped with the seed.  Sampler geometry only: either way it is the same model.
     """
     if not design.has_threat or len(design.threat_groups) < 2:
         return []
-    se = threat_weight_se(design)
-    X, y, group, offset = _dispute_rows(design)
+    se = threat_weight_se(design, every_row=True)
+    X, y, group, offset = _dispute_rows(design, every_row=True)
     separate = np.array([logistic_mle(X[group == g], y[group == g], offset=offset[group == g])[1:]
                          for g in range(len(design.threat_groups))])
     spread = separate.var(axis=0, ddof=1)
