@@ -70,6 +70,18 @@ def test_threat_weights_centred_where_the_data_pin_them_down(embedded):
     np.testing.assert_allclose(threat_weight_se(twice), threat_weight_se(design) / np.sqrt(2), rtol=1e-3)
     # The choice travels with the fit file's design.
     assert Design.from_dataset(design.to_dataset()).threat_centred == design.threat_centred
+    # It is made on every threat row, so no case-control sample (drawn with the fit's seed)
+    # changes it, though the sample's standard errors are those of its own rows.
+    from walt_bayes.model.threat_rows import threat_parameterisation
+
+    y = np.asarray(design.threat_y)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        sampled = copy.copy(design)
+        keep = np.sort(np.concatenate([np.flatnonzero(y == 1), rng.choice(np.flatnonzero(y == 0), 500, replace=False)]))
+        sampled.dispute_idx, sampled.dispute_offset = keep, np.full(len(keep), 2.5)
+        assert threat_parameterisation(sampled) == design.threat_centred
+        assert (np.median(threat_weight_se(sampled), axis=0) > np.median(threat_weight_se(design), axis=0)).all()
 
 
 def test_centring_leaves_the_prior_of_the_threat_weights_as_it_was(embedded):
