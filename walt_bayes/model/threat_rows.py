@@ -27,16 +27,17 @@ if TYPE_CHECKING:
 #: weights, 0 (seed 1: R-hat 1.007, bulk / tail ESS 1112 / 1421).
 MIN_POOLED_GROUPS = 4
 #: A source's group weights are sampled centred when the data pin each group's weight down
-#: (median standard error over groups below this) and the groups' own estimates differ by more
-#: than their noise (:func:`threat_parameterisation`); else non-centred.  Measured (seed 1 unless
-#: said; ESS of tau_beta): embedded data, standard errors intent 0.19 and 0.40-0.53 for the others:
-#: `full` on `ally_formal` mixed tau_beta[intent] at R-hat 1.013, tail ESS 481 non-centred and at
-#: bulk ESS 3225 centred, while centring every source made tau_beta[power] a funnel (108 divergent
-#: transitions).  Global panel, standard errors 0.03-0.08 for every source: non-centred, seed 3
-#: had 1 divergence at the largest tau_beta[intent]; every source centred, 6 (seed 3) and 227
-#: (seed 20260101) at the smallest tau_beta[power], whose group estimates differ by less than
-#: their noise, and bulk ESS 5659 / 3767 / 2625 for proximity / offense / intent against ~2300 /
-#: 2400 / 1600-2000; power non-centred and the others centred, seed 3: 0 divergences.
+#: (median standard error over groups below this) and the groups' own estimates spread more than
+#: that noise allows (:func:`threat_parameterisation`); else non-centred.  Measured (ESS of
+#: tau_beta): global panel, standard errors 0.03-0.08 for every source: all non-centred, seed 3 had
+#: 1 divergence at the largest tau_beta[intent]; all centred, 6 (seed 3) and 227 (seed 20260101) at
+#: the smallest tau_beta[power], whose regions differ by less than their noise, and bulk ESS 5659 /
+#: 3767 / 2625 for proximity / offense / intent against ~2300 / 2400 / 1600-2000; power
+#: non-centred and the others centred, seed 3: 0 divergences.  Embedded data, standard errors
+#: 0.19 (intent) and 0.40-0.53: centring every source made tau_beta[power] a funnel (`full` on
+#: `ally_formal`, 108 divergences); centring intent alone mixed that fit's tau_beta[intent] better
+#: (bulk ESS 3621 against 650) but left 2 divergences at the smallest tau_beta[intent] (`full`,
+#: seed 2), as intent's regions differ by less than its standard error (moments: tau 0.12).
 CENTRED_WEIGHT_SE = 0.3
 
 
@@ -206,10 +207,10 @@ def threat_parameterisation(design: Design) -> list[bool]:
 
     Centred where the likelihood dominates the pooling prior: each group's weight is pinned
     down by its data (median standard error, :func:`threat_weight_se`, below
-    :data:`CENTRED_WEIGHT_SE`) and the groups' separate maximum-likelihood weights spread more
-    than their standard errors explain (a positive method-of-moments estimate of tau_beta).
-    Where the groups do not differ beyond noise, tau_beta's posterior reaches down to zero,
-    where centred weights form a funnel.  Decided on every threat row, not the case-control
+    :data:`CENTRED_WEIGHT_SE`) and the method-of-moments estimate of tau_beta from the groups'
+    separate maximum-likelihood weights exceeds that standard error.  Where the groups differ
+    by little more than their noise, tau_beta's posterior reaches down to zero, where centred
+    weights form a funnel.  Decided on every threat row, not the case-control
     sample: the sample is drawn with the fit's seed, and on the global panel the ratio of spread
     to noise for power went from 0.2 to 1.3 between samples (0.5 on every row), so the choice
     flipped with the seed.  Sampler geometry only: either way it is the same model.
@@ -222,4 +223,7 @@ def threat_parameterisation(design: Design) -> list[bool]:
                          for g in range(len(design.threat_groups))])
     spread = separate.var(axis=0, ddof=1)
     noise = np.mean(se**2, axis=0)
-    return [bool(s < CENTRED_WEIGHT_SE and v > n) for s, v, n in zip(np.median(se, axis=0), spread, noise, strict=True)]
+    # tau_beta² ≈ spread − noise (method of moments); centred where that tau exceeds the weights'
+    # own standard error, the classic condition for a centred hierarchy: spread > 2 × noise.
+    return [bool(s < CENTRED_WEIGHT_SE and v > 2.0 * n)
+            for s, v, n in zip(np.median(se, axis=0), spread, noise, strict=True)]
