@@ -2,7 +2,8 @@
 
 Block 1 (latent threat): ``theta[j->i,t] = x[j->i,t] . beta[g(i)]`` with
 partial pooling ``beta[g] = mu_beta + offset[g]``, ``offset ~ ZeroSumNormal(tau_beta)``
-(centred or non-centred per source, ``Design.threat_centred``); the population means are the named weights ``beta_power`` … ``beta_intent``.
+(centred or non-centred per source, ``Design.threat_centred``); the population means
+are the named weights ``beta_power`` … ``beta_intent``.
 Threat is measured by dispute initiation: ``P(init21) = logistic(lambda_0 + theta)``.
 
 Block 2 (alliance choice): ``logit P(a) = alpha[g] + sum_t gamma_t * term_t
