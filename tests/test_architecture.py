@@ -16,6 +16,7 @@ shrink: an entry whose import is gone fails the test until it is deleted.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -54,10 +55,7 @@ STAGE_OF = {
 
 #: Imports of a later stage that exist today, (importer, imported) → why.  Remove an entry
 #: when its import goes; add one only with a reason the layering cannot express.
-ALLOWED_BACK_EDGES = {
-    ("walt_bayes.plotting", "walt_bayes.api"):
-        "type-only (TYPE_CHECKING) import of Fit for the annotations of Fit.plot",
-}
+ALLOWED_BACK_EDGES: dict[tuple[str, str], str] = {}
 
 #: Modules outside walt_bayes/cli/ allowed to import it: entry points of the command line.
 CLI_ENTRY_POINTS = {
@@ -242,3 +240,107 @@ def test_the_console_script_names_the_cli_entry_point():
     module, _, function = target.partition(":")
     assert (module, function) == ("walt_bayes.cli", "main")
     assert callable(getattr(importlib.import_module(module), function))
+
+
+# ------------------------------------------------------------------ cycles between subpackages
+def subpackage(module: str) -> str:
+    """``walt_bayes.compare`` for ``walt_bayes.compare.kfold``; the package itself is ``walt_bayes``."""
+    return ".".join(module.split(".")[:2])
+
+
+def subpackage_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of two or more subpackages (Tarjan) in the import graph."""
+    edges: dict[str, set[str]] = {}
+    for importer, targets in graph.items():
+        a = subpackage(importer)
+        edges.setdefault(a, set()).update(
+            subpackage(t) for t in targets if subpackage(t) not in (a, "walt_bayes")
+        )
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_detector_finds_a_cycle():
+    g = {"walt_bayes.compare.a": {"walt_bayes.grid.b"}, "walt_bayes.grid.b": {"walt_bayes.compare.c"},
+         "walt_bayes.compare.c": set(), "walt_bayes.fit.d": {"walt_bayes.compare.a"}}
+    assert subpackage_cycles(g) == [["walt_bayes.compare", "walt_bayes.grid"]]
+    g["walt_bayes.grid.b"] = set()
+    assert subpackage_cycles(g) == []
+
+
+def test_no_import_cycle_between_subpackages(graph):
+    cycles = subpackage_cycles(graph)
+    assert not cycles, f"subpackages that import each other (imports in functions count too): {cycles}"
+
+
+# ------------------------------------------------------------------ imports inside functions
+#: A function-level import is allowed only with a reason on its line (or the line above):
+#: ``# lazy: <why>`` — a heavy or optional dependency kept off the import path of light commands.
+LAZY_MARK = re.compile(r"#\s*lazy:\s*\S")
+
+
+def unexplained_function_imports(source: str) -> list[int]:
+    """Line numbers of import statements inside functions that carry no ``# lazy:`` reason."""
+    lines = source.splitlines()
+    bad = []
+    for fn in ast.walk(ast.parse(source)):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                here = lines[node.lineno - 1]
+                above = lines[node.lineno - 2] if node.lineno > 1 else ""
+                if not (LAZY_MARK.search(here) or (above.strip().startswith("#") and LAZY_MARK.search(above))):
+                    bad.append(node.lineno)
+    return sorted(set(bad))
+
+
+def test_the_lazy_import_rule_can_fail():
+    source = (
+        "import numpy\n"
+        "def f():\n"
+        "    import pymc  # lazy: PyMC costs 2 s at start-up\n"
+        "    # lazy: matplotlib only for figures\n"
+        "    import matplotlib\n"
+        "    from walt_bayes import paths\n"
+        "    return pymc, matplotlib, paths\n"
+    )
+    assert unexplained_function_imports(source) == [6]
+
+
+def test_imports_inside_functions_say_why():
+    found = {
+        str(path.relative_to(PACKAGE.parent)): lines
+        for path in package_modules().values()
+        if (lines := unexplained_function_imports(path.read_text(encoding="utf-8")))
+    }
+    assert not found, (
+        "imports inside functions without a `# lazy: <reason>` comment (move them to the top of "
+        f"the module unless a heavy or optional dependency must stay off the import path): {found}"
+    )

@@ -304,9 +304,9 @@ def test_kfold_grouped_by_dyad_and_cache(null_pair, tmp_path, monkeypatch):
     meta = (out / "compare.json").read_text()
     assert '"draws": 30' in meta and "fold_seeds" in meta
     # A re-run (in this process) finds every fold in the cache and refits nothing.
-    import walt_bayes.compare.kfold as kfold
+    import walt_bayes.compare.refit as refit
 
-    monkeypatch.setattr(kfold.pm, "sample", lambda *a, **k: pytest.fail("refit despite cache"))
+    monkeypatch.setattr(refit.pm, "sample", lambda *a, **k: pytest.fail("refit despite cache"))
     again = run()
     np.testing.assert_allclose(again["elpd"], table["elpd"])
     # Without the cache it refits (here: reaches the sampler).

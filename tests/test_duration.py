@@ -301,8 +301,7 @@ def test_duration_effects_are_recovered_from_a_simulated_world():
 
     from walt_bayes.model.build import build_model
     from walt_bayes.model.design import build_design
-    from walt_bayes.model.duration import draw_duration_outcomes
-    from walt_bayes.model.simulate import simulate
+    from walt_bayes.model.simulate import draw_duration_outcomes, simulate
 
     spec = parse_spec(SMALL.replace('"ideology"]', '"ideology", "partner"]')
                       + '\n[duration]\nterms = ["threat_rise", "leninist", "ideological"]\n')

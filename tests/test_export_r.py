@@ -114,7 +114,7 @@ def test_draws_csv_reads_back_to_the_fit_draws(
             np.testing.assert_array_equal(back[_column(da, j)].to_numpy(), values[:, :, j].ravel())
         expected += values.shape[2]
     assert back.shape[1] == expected
-    assert "z_year[1]" in back.columns and "dyad_effect[10-100]" in back.columns
+    assert "year_effect[1]" in back.columns and "dyad_effect[10-100]" in back.columns
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -133,7 +133,7 @@ def test_rds_files_read_back(monkeypatch, capsys, tmp_path, small_fit, small_fit
         "--out",
         str(tmp_path),
         "--vars",
-        "gamma_shared,z_year",
+        "gamma_shared,year_effect",
     )
     assert code == 0, err
     draws = pyreadr.read_r(tmp_path / "draws.rds")[None]
@@ -144,19 +144,19 @@ def test_rds_files_read_back(monkeypatch, capsys, tmp_path, small_fit, small_fit
         ".iteration",
         ".draw",
         "gamma_shared",
-        *(f"z_year[{i}]" for i in range(1, n_years + 1)),
+        *(f"year_effect[{i}]" for i in range(1, n_years + 1)),
     ]
     assert draws[".chain"].dtype == np.int32  # an R integer column
     np.testing.assert_array_equal(
         draws["gamma_shared"].to_numpy(), post["gamma_shared"].values.ravel()
     )
     np.testing.assert_array_equal(
-        draws[f"z_year[{n_years}]"].to_numpy(), post["z_year"].values[:, :, -1].ravel()
+        draws[f"year_effect[{n_years}]"].to_numpy(), post["year_effect"].values[:, :, -1].ravel()
     )
 
     tree = load_fit(small_fit_file)
     summary = pyreadr.read_r(tmp_path / "summary.rds")[None]
-    expected = summary_table(tree, ["gamma_shared", "z_year"])
+    expected = summary_table(tree, ["gamma_shared", "year_effect"])
     assert summary["parameter"].tolist() == list(expected.index)
     np.testing.assert_allclose(summary["mean"].to_numpy(), expected["mean"].to_numpy())
     np.testing.assert_allclose(summary["r_hat"].to_numpy(), expected["r_hat"].to_numpy())

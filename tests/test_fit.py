@@ -69,7 +69,7 @@ def test_same_seed_same_draws(sim_balancing, bot_spec, small_fit):
         sim_balancing.panel, bot_spec, data_name="sim", data_sha256="0" * 64, seed=7,
         draws=150, tune=200, chains=2, cores=2, progressbar=False,
     )
-    for var in ("gamma_shared", "beta_power", "z_year"):
+    for var in ("gamma_shared", "beta_power", "year_effect"):
         np.testing.assert_array_equal(again.idata["posterior"][var].values, small_fit.idata["posterior"][var].values)
 
 

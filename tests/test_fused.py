@@ -66,21 +66,20 @@ def test_fused_equals_graph_on_the_embedded_panel():
     _assert_same_density(design, spec, seed=10)
 
 
-def test_fused_equals_graph_with_centred_year_intercepts(sim_balancing, bot_spec, monkeypatch):
-    import walt_bayes.model.design as design_module
-
-    assert not build_design(load_dataset("middle-east").panel, bot_spec).year_centred  # 26 allied rows a year
-    # The rule picks centred year intercepts for panels with many allied rows a year (the
-    # global panel); lower its threshold so that the small simulated panel gets them.
-    monkeypatch.setattr(design_module, "YEAR_CENTRED_MIN_ALLIED", 0.5)
+def test_fused_equals_graph_with_centred_year_intercepts(sim_balancing, bot_spec):
+    # Years with allied rows are sampled centred, the others non-centred: both kinds in one model.
     design = build_design(sim_balancing.panel, bot_spec)
-    assert design.year_centred
-    assert "year_effect" in build_model(design, bot_spec).named_vars
+    allied = np.bincount(design.ally_year, weights=design.ally_y, minlength=len(design.years))
+    assert np.array_equal(design.year_centred, allied >= 1)
+    design.year_centred[: len(design.years) // 2] = False
+    assert design.year_centred.any() and not design.year_centred.all()
+    named = build_model(design, bot_spec).named_vars
+    assert {"year_effect", "year_raw_centred", "z_year_other"} <= set(named)
     _assert_same_density(design, bot_spec, seed=30)
     # A stored design keeps its choice, so that folds and reloads build the same parameters.
     from walt_bayes.model.design import Design
 
-    assert Design.from_dataset(design.to_dataset()).year_centred
+    assert np.array_equal(Design.from_dataset(design.to_dataset()).year_centred, design.year_centred)
 
 
 def test_fused_equals_graph_with_case_control_offsets(sim_balancing, bot_spec):

@@ -4,6 +4,8 @@
   intercept down: every dyad is sampled non-centred.
 - Threat weights are partially pooled only over four groups or more; a source's group weights
   are sampled centred where the data pin them down, non-centred elsewhere, with the same prior.
+- Year intercepts are sampled centred in the years with allied rows, non-centred in the
+  others, with the same zero-sum prior.
 - E-BFMI (ArviZ) below 0.3 in a chain fails the convergence checks.
 """
 
@@ -114,6 +116,39 @@ def test_centring_leaves_the_prior_of_the_threat_weights_as_it_was(embedded):
     # Offsets from the group mean: HalfNormal(0.5) scale times a zero-sum normal over 6 groups.
     np.testing.assert_allclose(spread[(False,) * 4], spread[(True,) * 4], rtol=0.05)
     assert 0.25 < spread[(True,) * 4].min()
+
+
+def test_year_intercepts_centred_where_the_year_has_allied_rows(embedded):
+    spec = load_spec("balance_of_threat")
+    design = build_design(embedded, spec)
+    allied = np.bincount(design.ally_year, weights=design.ally_y, minlength=len(design.years))
+    assert np.array_equal(design.year_centred, allied >= 1)
+    assert design.year_centred.any() and not design.year_centred.all()  # onsets: some years have none
+
+
+def test_year_centring_leaves_the_prior_of_the_year_intercepts_as_it_was(embedded):
+    """Each year's intercept has the zero-sum normal prior whichever way it is sampled."""
+    import pymc as pm
+
+    from walt_bayes.model.build import build_model
+
+    spec = load_spec("balance_of_threat")
+    design = build_design(embedded, spec)
+    n = len(design.years)
+    chosen = design.year_centred.copy()
+    draws = {}
+    for name, mask in {"none": np.zeros(n, bool), "all": np.ones(n, bool), "chosen": chosen}.items():
+        design.year_centred = mask
+        model = build_model(design, spec)
+        draws[name] = pm.draw([model["year_effect"], model["sigma_year"]], draws=4000, random_seed=2)
+    for effect, sigma in draws.values():
+        np.testing.assert_allclose(effect.sum(axis=1), 0.0, atol=1e-9)  # zero-sum
+        # Var(a_t - mean(a)) = sigma^2 (1 - 1/n) for independent a_t ~ Normal(0, sigma).
+        scaled = effect / sigma[:, None]
+        np.testing.assert_allclose(scaled.var(axis=0).mean(), 1 - 1 / n, rtol=0.05)
+    sd = {name: effect.std(axis=0) for name, (effect, _) in draws.items()}
+    np.testing.assert_allclose(sd["none"], sd["all"], rtol=0.1)
+    np.testing.assert_allclose(sd["none"], sd["chosen"], rtol=0.1)
 
 
 def _fake_fit(energy: np.ndarray) -> xr.DataTree:

@@ -31,7 +31,7 @@ def _prior_as_posterior(design, spec, draws=60, seed=1):
 def test_numpy_loglik_equals_pymc(sim_balancing, variant, case_control, year_centred):
     spec = status_form(load_spec(variant))  # blocks 1-2 (the formation form: the tests below)
     design = build_design(sim_balancing.panel, spec, case_control=case_control, seed=5)
-    design.year_centred = year_centred  # both parameterisations of the year intercepts
+    design.year_centred = np.full(len(design.years), year_centred)  # both parameterisations of the year intercepts
     _assert_equals_pymc(design, spec)
 
 

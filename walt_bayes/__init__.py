@@ -14,6 +14,7 @@ The public API (:mod:`walt_bayes.api`)::
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 import types
 
@@ -39,8 +40,9 @@ __all__ = sorted(["__version__", *_API, *_VERBS])
 
 
 def __getattr__(name: str):
-    # Lazy: the API pulls in PyMC, PyTensor and ArviZ (seconds), and every `walt-bayes` command
-    # imports this package first, so `import walt_bayes` must not import the API.
+    # Lazy: the API imports pandas and the panel modules (a second or more), and every module of the
+    # package (a Dask worker's task too) imports this package first, so `import walt_bayes`
+    # must not import the API.
     if name in _API:
         return getattr(importlib.import_module("walt_bayes.api"), name)
     if name in ("api", "plotting"):
@@ -63,8 +65,6 @@ class _CallableSubpackage(types.ModuleType):
 
     @property
     def __signature__(self):
-        import inspect
-
         return inspect.signature(self._function())
 
 

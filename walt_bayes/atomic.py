@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -127,8 +128,6 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     ``target`` must not exist yet (:class:`~walt_bayes.errors.WaltError` if it
     does).  On failure or interruption the temporary directory is removed.
     """
-    import shutil
-
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

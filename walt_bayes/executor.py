@@ -37,6 +37,7 @@ write their outputs atomically and are safe to re-run.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import multiprocessing
 import os
@@ -101,11 +102,13 @@ def pin_threads(cores: int = 1) -> None:
         if name != "NUMBA_NUM_THREADS" or "numba" not in sys.modules:
             os.environ[name] = str(cores)
     with contextlib.suppress(ImportError):
+        # lazy: threadpoolctl is optional (no dependency of walt-bayes); absent, the variables pin
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(cores)
     if "numba" in sys.modules:
         with contextlib.suppress(Exception):  # its pool may not be launched yet
+            # lazy: numba (~2 s) stays off the CLI's start-up (it imports this module); only once loaded
             import numba
 
             numba.set_num_threads(max(1, min(cores, numba.config.NUMBA_NUM_THREADS)))
@@ -155,6 +158,7 @@ def _start_method(fork: bool):
     if not fork:
         yield
         return
+    # lazy: Dask (~0.6 s) stays off the CLI's start-up (it imports this module) and serial runs
     import dask
 
     with (
@@ -256,6 +260,7 @@ class Executor:
         """Start (or connect to) the Dask cluster; a no-op in serial mode."""
         if self.serial or self.client is not None:
             return self
+        # lazy: dask.distributed (~2 s) stays off the CLI's start-up (it imports this module)
         from distributed import Client, LocalCluster
 
         if self.scheduler == "processes":
@@ -352,6 +357,7 @@ class Executor:
                     record(Outcome(key, False, error=one_line(err)))
             return {k: done[k] for k in keys}
 
+        # lazy: dask.distributed (~2 s) stays off the CLI's start-up (it imports this module)
         from distributed import as_completed
 
         self.start(len(items))
@@ -377,8 +383,6 @@ class Executor:
 
 
 def _import_all(modules: list[str]) -> None:
-    import importlib
-
     for name in modules:
         importlib.import_module(name)
 

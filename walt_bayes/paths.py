@@ -12,6 +12,8 @@ import importlib.resources
 import os
 from pathlib import Path
 
+from platformdirs import user_cache_dir
+
 #: Repository root of a checkout (``walt_bayes/`` sits directly under it).
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,10 +66,6 @@ def cache_root() -> Path:
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser()
-    # Imported here: this module is imported by every command and platformdirs is only
-    # needed when the variable is unset.
-    from platformdirs import user_cache_dir
-
     return Path(user_cache_dir("walt-bayes"))
 
 

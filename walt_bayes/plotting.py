@@ -9,32 +9,59 @@ also draw into axes you give (``ax=``).  Every interval is a 94% HDI.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from walt_bayes.errors import ModelError, WaltError
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from walt_bayes.api import Fit
+    from walt_bayes.fit.loaded import LoadedFit
+    from walt_bayes.model.design import Design
     from walt_bayes.report.quantities import ReportFit
 
-__all__ = ["FitPlots", "report_fit"]
+__all__ = ["FitPlots", "PlottableFit", "report_fit"]
 
 
-def report_fit(fit: Fit) -> ReportFit:
+class PlottableFit(Protocol):
+    """What the figures read of a fit: :class:`walt_bayes.Fit` has all of it.
+
+    Named here, not imported from :mod:`walt_bayes.api`: the API comes after the analyses and
+    imports this module (``Fit.plot``).
+    """
+
+    @property
+    def loaded(self) -> LoadedFit: ...
+
+    @property
+    def tree(self) -> xr.DataTree: ...
+
+    @property
+    def design(self) -> Design: ...
+
+    @property
+    def spec_name(self) -> str: ...
+
+    def summary(self, var_names: list[str] | None = None) -> pd.DataFrame: ...
+
+
+def report_fit(fit: PlottableFit) -> ReportFit:
     """The report's view of a fit (its state names and regions besides), saved or not.
 
     Parameters
     ----------
     fit : walt_bayes.Fit
+        Or anything else with its attributes (:class:`PlottableFit`).
 
     Returns
     -------
     walt_bayes.report.quantities.ReportFit
         A view of the fit's :class:`~walt_bayes.fit.loaded.LoadedFit`: one design, one spec.
     """
+    # lazy: walt_bayes.report.quantities imports ArviZ and xarray, and the API imports this module
     from walt_bayes.report import quantities as q
 
     return q.ReportFit.of(fit.loaded)
@@ -42,6 +69,7 @@ def report_fit(fit: Fit) -> ReportFit:
 
 def _dyads(value) -> list[tuple[int, int]]:
     """``"645->666, 651->666"``, one ``(source, target)`` pair, or a list of pairs."""
+    # lazy: walt_bayes.report.quantities imports ArviZ and xarray
     from walt_bayes.report.quantities import parse_dyads
 
     if isinstance(value, str):
@@ -64,9 +92,10 @@ class FitPlots:
     Parameters
     ----------
     fit : walt_bayes.Fit
+        Or anything else with its attributes (:class:`PlottableFit`).
     """
 
-    def __init__(self, fit: Fit):
+    def __init__(self, fit: PlottableFit):
         self._fit = fit
 
     @cached_property
@@ -87,6 +116,7 @@ class FitPlots:
         -------
         matplotlib.figure.Figure
         """
+        # lazy: walt_bayes.report.figures imports matplotlib and ArviZ
         from walt_bayes.report import figures
 
         post = self._fit.tree["posterior"]
@@ -103,6 +133,7 @@ class FitPlots:
         -------
         matplotlib.figure.Figure
         """
+        # lazy: walt_bayes.report.figures imports matplotlib and ArviZ
         from walt_bayes.report import figures
 
         return figures.alliance_effects(self.report_fit)
@@ -114,6 +145,7 @@ class FitPlots:
         -------
         matplotlib.figure.Figure
         """
+        # lazy: walt_bayes.report.figures imports matplotlib and ArviZ
         from walt_bayes.report import figures
 
         self._need_threat("threat_weights")
@@ -134,12 +166,12 @@ class FitPlots:
         -------
         matplotlib.figure.Figure
         """
-        from walt_bayes.report import figures
-        from walt_bayes.report import quantities as q
+        # lazy: walt_bayes.report.figures and .quantities import matplotlib and ArviZ
+        from walt_bayes.report import figures, quantities
 
         self._need_threat("threat_over_time")
         rf = self.report_fit
-        chosen = q.strongest_dyads(rf, 4) if dyads is None else _dyads(dyads)
+        chosen = quantities.strongest_dyads(rf, 4) if dyads is None else _dyads(dyads)
         keys = self._fit.design.threat_keys
         present = set(
             zip(keys["ccode2"].to_numpy().tolist(), keys["ccode1"].to_numpy().tolist(), strict=True)
@@ -164,6 +196,7 @@ class FitPlots:
         -------
         matplotlib.figure.Figure
         """
+        # lazy: walt_bayes.report.figures imports matplotlib and ArviZ
         from walt_bayes.report import figures
 
         return figures.ppc_by_year(self.report_fit, ax=ax)
@@ -175,6 +208,7 @@ class FitPlots:
         -------
         matplotlib.figure.Figure or None
         """
+        # lazy: walt_bayes.report.figures imports matplotlib and ArviZ
         from walt_bayes.report import figures
 
         return figures.network_checks(self.report_fit)

@@ -30,6 +30,7 @@ from walt_bayes.api.fitted import Fit
 from walt_bayes.api.inputs import load_data, load_spec, simulate
 from walt_bayes.api.reporting import report
 from walt_bayes.api.results import Comparison, Evidence
+from walt_bayes.panel.datasets import Dataset
 from walt_bayes.paths import setup_pytensor_cache
 
 __all__ = [
@@ -51,12 +52,3 @@ __all__ = [
 # Before anything imports PyTensor (nothing above does: each module imports its heavy
 # dependencies inside the functions that need them).
 setup_pytensor_cache()
-
-
-def __getattr__(name: str):
-    # Dataset's module imports PyMC: this package stays cheap to import until a function runs.
-    if name == "Dataset":
-        from walt_bayes.panel.datasets import Dataset
-
-        return Dataset
-    raise AttributeError(f"module 'walt_bayes.api' has no attribute '{name}'")

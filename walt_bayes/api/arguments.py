@@ -55,6 +55,7 @@ def verdict_thresholds(rope, prob):
     -------
     walt_bayes.hypotheses.verdicts.Thresholds
     """
+    # lazy: walt_bayes.hypotheses.verdicts imports ArviZ (seconds)
     from walt_bayes.hypotheses.verdicts import Thresholds, rope_from_odds_ratio
 
     try:

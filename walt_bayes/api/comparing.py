@@ -17,6 +17,7 @@ from walt_bayes.api.arguments import optional_count, whole
 from walt_bayes.api.fitted import Fit
 from walt_bayes.api.results import Comparison
 from walt_bayes.errors import WaltError
+from walt_bayes.executor import parse_scheduler
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,6 +93,7 @@ def compare(
     CompareError, WaltError
         Fewer than two fits, fits on different data or of different outcomes; a bad argument.
     """
+    # lazy: walt_bayes.compare.table imports ArviZ and PyMC (seconds)
     from walt_bayes.compare.table import compare_runs
 
     items = [fits_or_paths] if isinstance(fits_or_paths, Fit | str | os.PathLike) else list(fits_or_paths)
@@ -114,8 +116,6 @@ def _scheduler(scheduler: str | None, method: str, out) -> str | None:
     in ``jobs`` workers, or when nothing is refitted (LOO)."""
     if scheduler is None:
         return None
-    from walt_bayes.executor import parse_scheduler
-
     scheduler = parse_scheduler(scheduler)  # a bad value is an error whatever the method
     if method != "kfold":
         return None
@@ -127,6 +127,7 @@ def _scheduler(scheduler: str | None, method: str, out) -> str | None:
 def _fold_settings(chains, draws, tune, cores, start: str) -> FoldSettings:
     """Sampler settings of the k-fold refits, each count checked (the start is checked when
     the refits resolve it)."""
+    # lazy: walt_bayes.compare.kfold imports ArviZ and PyMC (seconds)
     from walt_bayes.compare.kfold import FoldSettings
 
     return FoldSettings(
@@ -140,6 +141,7 @@ def _fold_settings(chains, draws, tune, cores, start: str) -> FoldSettings:
 
 def _runs(items: list, method: str, jobs: int, scheduler: str | None) -> list:
     """Open runs for :func:`compare`: paths as the command opens them, fits from memory."""
+    # lazy: walt_bayes.compare.runs imports xarray and PyMC (through walt_bayes.fit.loaded)
     from walt_bayes.compare.runs import scored_run
 
     runs = []
@@ -163,6 +165,7 @@ def _prefetch(
     runs, folds, group, settings, out: Path, fold_seed, scheduler, workers, progress, console
 ) -> None:
     """Refit every fold through ``scheduler`` into ``out``'s fold cache."""
+    # lazy: walt_bayes.compare.kfold imports ArviZ and PyMC (seconds)
     from walt_bayes.compare.kfold import prefetch_folds
 
     prefetch_folds(

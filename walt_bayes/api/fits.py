@@ -12,6 +12,7 @@ from walt_bayes.api.fitted import Fit
 from walt_bayes.api.inputs import load_data, load_spec
 from walt_bayes.defaults import DEFAULT_SEED
 from walt_bayes.errors import FitFileError, WaltError
+from walt_bayes.model.casecontrol import parse_setting
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,9 +72,9 @@ def fit(
     SpecError, DataError, ModelError, WaltError
         Bad spec, data or arguments (one line).
     """
+    # lazy: walt_bayes.fit.run imports PyMC (seconds)
     from walt_bayes.fit.run import fit_model
-    from walt_bayes.model.casecontrol import parse_setting
-    from walt_bayes.spec import SAMPLERS
+    from walt_bayes.spec import SAMPLERS  # lazy: walt_bayes.spec imports PyMC (pymc_extras' Prior)
 
     if sampler is not None and sampler not in SAMPLERS:
         raise WaltError(f"sampler: '{sampler}' is not one of {', '.join(SAMPLERS)}")
@@ -135,6 +136,7 @@ def load(
         Missing, truncated or foreign file, a temporary left by an interrupted run, or (with
         ``data``/``spec``) a fit that does not match them — one line naming every difference.
     """
+    # lazy: walt_bayes.fit.loaded imports xarray, ArviZ and PyMC (through walt_bayes.spec)
     from walt_bayes.fit.loaded import open_fit
 
     found = Fit(open_fit(path))

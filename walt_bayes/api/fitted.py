@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 from walt_bayes.api.arguments import folder_name, optional_count, verdict_thresholds
 from walt_bayes.api.inputs import load_data, load_spec
 from walt_bayes.api.results import Evidence
+from walt_bayes.atomic import atomic_dir
 from walt_bayes.errors import WaltError
+from walt_bayes.panel.datasets import EMBEDDED
+from walt_bayes.panel.hashing import legacy_panel_sha256
+from walt_bayes.plotting import FitPlots
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,7 +30,6 @@ if TYPE_CHECKING:
     from walt_bayes.fit.loaded import LoadedFit
     from walt_bayes.model.simulate import Simulation
     from walt_bayes.panel.datasets import Dataset
-    from walt_bayes.plotting import FitPlots
     from walt_bayes.scenario import Scenario, ScenarioResult
     from walt_bayes.spec import ModelSpec
 
@@ -66,12 +69,14 @@ class Fit:
         summary: pd.DataFrame | None = None,
         name: str | None = None,
     ):
-        from walt_bayes.fit.fitfile import check_fit_tree
-        from walt_bayes.fit.loaded import LoadedFit
+        # lazy: walt_bayes.fit.loaded and .fitfile import xarray, ArviZ and PyMC (via walt_bayes.spec)
+        from walt_bayes.fit import fitfile, loaded
 
-        loaded = tree if isinstance(tree, LoadedFit) else LoadedFit(tree, path=path, summary=summary)
-        check_fit_tree(loaded.tree, path or loaded.file or "<fit>")
-        self._fit = loaded
+        fit = tree
+        if not isinstance(tree, loaded.LoadedFit):
+            fit = loaded.LoadedFit(tree, path=path, summary=summary)
+        fitfile.check_fit_tree(fit.tree, path or fit.file or "<fit>")
+        self._fit = fit
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self._name = name or folder_name(f"{self.spec_name}-{self.data_name}-{stamp}")
 
@@ -148,6 +153,7 @@ class Fit:
         pandas.DataFrame
             A copy: one row per parameter (``gamma_shared``, ``beta[...]``, …).
         """
+        # lazy: walt_bayes.fit.diagnostics imports ArviZ (seconds)
         from walt_bayes.fit.diagnostics import summary_table
 
         if var_names is not None:
@@ -169,6 +175,7 @@ class Fit:
 
         ``attrs`` of the frame hold the checks' ``notes``, ``skipped`` checks and any ``error``.
         """
+        # lazy: walt_bayes.report.quantities imports ArviZ and xarray (seconds)
         from walt_bayes.report import quantities as q
 
         result = q.network_checks(self.plot.report_fit)
@@ -203,25 +210,24 @@ class Fit:
         -------
         Evidence
         """
-        from walt_bayes.hypotheses.registry import REGISTRY
-        from walt_bayes.hypotheses.table import evidence_table
+        # lazy: walt_bayes.hypotheses.registry and .table import ArviZ and xarray (seconds)
+        from walt_bayes.hypotheses import registry, table
 
-        unknown = [i for i in ids or [] if i not in REGISTRY]
+        unknown = [i for i in ids or [] if i not in registry.REGISTRY]
         if unknown:
-            raise WaltError(f"ids: no hypothesis '{unknown[0]}' (known: {', '.join(REGISTRY)})")
-        table = evidence_table(
+            known = ", ".join(registry.REGISTRY)
+            raise WaltError(f"ids: no hypothesis '{unknown[0]}' (known: {known})")
+        evidence = table.evidence_table(
             self._fit,
             ids=list(ids) if ids else None,
             thresholds=verdict_thresholds(rope, prob),
             allow_unconverged=allow_unconverged,
         )
-        return Evidence(table)
+        return Evidence(evidence)
 
     @cached_property
     def plot(self) -> FitPlots:
         """Figures of the fit report: ``fit.plot.trace()``, ``.forest()``, ``.threat_over_time()``, …"""
-        from walt_bayes.plotting import FitPlots
-
         return FitPlots(self)
 
     # -------------------------------------------------------------- what-if scenarios
@@ -263,24 +269,24 @@ class Fit:
             A bad scenario (one line naming the file, the ``[[change]]`` and its line), no panel
             for a fit not made on the embedded data, or a panel that is not the fit's.
         """
-        from walt_bayes.scenario import Scenario, ScenarioError, load_scenario
-        from walt_bayes.scenario import predict as predict_scenario
+        # lazy: walt_bayes.scenario imports ArviZ, xarray and PyMC (through walt_bayes.fit.fitfile)
+        from walt_bayes import scenario as scenarios
 
         if isinstance(scenario, str | os.PathLike):
-            scenario = load_scenario(scenario)
-        elif not isinstance(scenario, Scenario):
-            raise ScenarioError(
+            scenario = scenarios.load_scenario(scenario)
+        elif not isinstance(scenario, scenarios.Scenario):
+            raise scenarios.ScenarioError(
                 "predict: expected a scenario file or a Scenario (walt_bayes.scenario."
                 f"parse_scenario), got {type(scenario).__name__}"
             )
         max_draws = optional_count(max_draws, "max_draws")
-        return predict_scenario(
+        return scenarios.predict(
             self._fit, scenario, design=self.design, panel=self._panel(data), max_draws=max_draws
         )
 
     def _panel(self, data) -> pd.DataFrame:
         """The panel the fit was made on, checked by its content hash (:meth:`predict`)."""
-        from walt_bayes.panel.datasets import EMBEDDED
+        # lazy: walt_bayes.scenario imports ArviZ, xarray and PyMC (through walt_bayes.fit.fitfile)
         from walt_bayes.scenario import ScenarioError
 
         if data is None:
@@ -317,7 +323,7 @@ class Fit:
         WaltError
             The folder exists already, or cannot be written (nothing is left half-written).
         """
-        from walt_bayes.atomic import atomic_dir
+        # lazy: walt_bayes.fit.fitfile imports xarray and PyMC (through walt_bayes.spec)
         from walt_bayes.fit.fitfile import save_fit
 
         name = self._name if name is None else str(name)
@@ -374,9 +380,10 @@ class Fit:
             difference, and library versions that differ from the installed ones
             (differences under ``strict``, notes otherwise).
         """
+        # lazy: walt_bayes.fit.fitfile imports xarray and PyMC (through walt_bayes.spec)
         from walt_bayes.fit.fitfile import check_provenance, version_differences
-        from walt_bayes.panel.datasets import EMBEDDED
-        from walt_bayes.panel.hashing import legacy_panel_sha256
+
+        # lazy: walt_bayes.spec imports PyMC (pymc_extras' Prior)
         from walt_bayes.spec import list_variants
 
         if defaults and data is None and self.data_name == EMBEDDED:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from walt_bayes.api.arguments import whole
 from walt_bayes.errors import DataError
+from walt_bayes.panel.datasets import Dataset, load_dataset, validate_panel
+from walt_bayes.panel.hashing import panel_sha256
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from walt_bayes.model.simulate import Simulation
-    from walt_bayes.panel.datasets import Dataset
     from walt_bayes.spec import ModelSpec
 
 __all__ = ["load_data", "load_spec", "simulate"]
@@ -41,16 +42,12 @@ def load_data(
     DataError
         Unreadable file, missing required column, bad value (one line: file, column, rows).
     """
-    from walt_bayes.panel.datasets import Dataset, load_dataset
-
     if isinstance(data, Dataset):
         return data
     if isinstance(data, str | os.PathLike):
         return load_dataset(data)
     if hasattr(data, "panel") and hasattr(data, "truth"):  # a Simulation (no PyMC import here)
         return _frame_dataset(data.panel, data.panel.attrs.get("name") or f"simulated-{data.world}")
-    import pandas as pd
-
     if isinstance(data, pd.DataFrame):
         return _frame_dataset(data, data.attrs.get("name") or "panel")
     raise DataError(
@@ -61,9 +58,6 @@ def load_data(
 
 def _frame_dataset(frame: pd.DataFrame, name: str) -> Dataset:
     """A panel frame validated and hashed as a file's panel is (:func:`load_data`)."""
-    from walt_bayes.panel.datasets import Dataset, validate_panel
-    from walt_bayes.panel.hashing import panel_sha256
-
     panel = validate_panel(frame, name=str(name))
     return Dataset(name=str(name), panel=panel, sha256=panel_sha256(panel))
 
@@ -86,10 +80,10 @@ def load_spec(spec: str | os.PathLike | ModelSpec) -> ModelSpec:
     SpecError
         No such variant or file, or a malformed spec (one line naming the file and key).
     """
-    from walt_bayes.spec import ModelSpec
-    from walt_bayes.spec import load_spec as _load
+    # lazy: walt_bayes.spec imports PyMC (pymc_extras' Prior), seconds
+    from walt_bayes import spec as specs
 
-    return spec if isinstance(spec, ModelSpec) else _load(spec)
+    return spec if isinstance(spec, specs.ModelSpec) else specs.load_spec(spec)
 
 
 def simulate(
@@ -121,6 +115,7 @@ def simulate(
     WaltError
         Unknown world, fewer than 4 states or 1 year, a seed that is not a whole number.
     """
+    # lazy: walt_bayes.model.worlds imports PyMC (through walt_bayes.model.simulate)
     from walt_bayes.model.worlds import simulate_any
 
     states = None if states is None else whole(states, "states", minimum=4)

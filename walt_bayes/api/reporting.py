@@ -46,6 +46,7 @@ def report(
     ReportError, FitFileError
         Bad run folder, failing cell, an unsaved fit without ``out``.
     """
+    # lazy: walt_bayes.report.render imports nbformat (seconds)
     from walt_bayes.report.render import ReportError, render_report
 
     if isinstance(fits_or_paths, Fit | str | os.PathLike):
@@ -68,6 +69,7 @@ def report(
 
 def _temporary_copy(item: Fit, folder: Path) -> Path:
     """Write an unsaved fit into ``folder`` without marking it saved."""
+    # lazy: walt_bayes.fit.fitfile imports xarray and PyMC (through walt_bayes.spec)
     from walt_bayes.fit.fitfile import save_fit
 
     run_dir = folder / item.name

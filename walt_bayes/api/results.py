@@ -40,6 +40,7 @@ class Evidence:
     @property
     def banner(self) -> str:
         """The warning printed above the table of a fit that failed its checks ('' otherwise)."""
+        # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
         from walt_bayes.hypotheses.table import convergence_banner
 
         return convergence_banner(self.table)
@@ -47,6 +48,7 @@ class Evidence:
     @property
     def pairs(self) -> pd.DataFrame:
         """Balancing and bandwagoning hypotheses side by side."""
+        # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
         from walt_bayes.hypotheses.table import pairs_table
 
         return pairs_table(self.table)
@@ -96,6 +98,7 @@ class Comparison:
         -------
         matplotlib.figure.Figure
         """
+        # lazy: walt_bayes.report.figures imports matplotlib and ArviZ (seconds)
         from walt_bayes.report.figures import compare_elpd
 
         cols = ["rank", "elpd", "se", "elpd_diff", "dse", "weight"]

@@ -12,10 +12,16 @@ import os
 import threading
 import time
 
+import arviz as az
 import numpy as np
+import pymc as pm
+import pytensor
 import xarray as xr
 
 from walt_bayes.errors import WaltError
+from walt_bayes.executor import one_line, pin_threads
+from walt_bayes.fit.diagnostics import named_parameters
+from walt_bayes.fit.fresh import fresh_numba_compile
 from walt_bayes.spec import parse_spec
 
 #: Compiled models kept per process (one per SBC configuration).
@@ -26,8 +32,6 @@ _COMPILE_LOCK = threading.Lock()
 
 def named_labels(dataset: xr.Dataset | xr.DataTree) -> dict[str, tuple[str, tuple]]:
     """``label -> (variable, index)`` for every element of every named parameter."""
-    from walt_bayes.fit.diagnostics import named_parameters
-
     out = {}
     for name in named_parameters(dataset):
         da = dataset[name]
@@ -73,11 +77,9 @@ def compile_model(task: dict):
     tuple
         ``(nutpie CompiledPyMCModel, ModelSpec)``.
     """
-    import nutpie
-    import pymc as pm
-    import pytensor
+    import nutpie  # lazy: nutpie imports numba (seconds); see run_rep for the order
 
-    from walt_bayes.fit.fresh import fresh_numba_compile
+    # lazy: walt_bayes.model.build imports numba (walt_bayes.model.fused); see run_rep
     from walt_bayes.model.build import build_model
 
     spec = parse_spec(task["fit_spec"], source=task["fit_spec_source"])
@@ -109,8 +111,6 @@ def precompile(tasks: dict[str, dict]) -> float:
     float
         Seconds spent compiling (0 when this process had the model already).
     """
-    from walt_bayes.executor import one_line
-
     t0 = time.perf_counter()
     try:
         _compiled(next(iter(tasks.values())))
@@ -137,9 +137,7 @@ def run_rep(task: dict) -> dict:
         ``sample_s``, ``post_s`` (ranks and diagnostics), and the process ``pid``.
     """
     # nutpie loads numba: imported first, numba's pool is then limited by pin_threads directly.
-    import nutpie
-
-    from walt_bayes.executor import pin_threads
+    import nutpie  # lazy: nutpie imports numba (seconds), in the worker that samples
 
     pin_threads(task["cores"])
     t0 = time.perf_counter()
@@ -191,8 +189,6 @@ def _ranks(post: xr.Dataset, labels: dict[str, tuple[str, tuple]], task: dict) -
 
 def _convergence(post: xr.Dataset, names: list[str]) -> dict:
     """The worst R-hat (and its variable) and the smallest bulk ESS over ``names``."""
-    import arviz as az
-
     rhat = az.rhat(post[names])
     ess = az.ess(post[names], method="bulk")
     rhat_by = {v: float(np.nanmax(rhat[v].values)) for v in names}

@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
+import walt_bayes
+from walt_bayes.atomic import atomic_path
 from walt_bayes.calibrate.settings import SBCSettings, SBCSetup
 from walt_bayes.calibrate.uniformity import (
     pit_values,
@@ -22,6 +24,7 @@ from walt_bayes.calibrate.uniformity import (
     uniformity_table,
 )
 from walt_bayes.errors import WaltError
+from walt_bayes.fit.fitfile import library_versions
 
 
 @dataclass
@@ -100,10 +103,6 @@ def assemble(setup: SBCSetup, outcomes: dict) -> SBCResult:
 
 def write_sbc(result: SBCResult, setup: SBCSetup, out: Path) -> dict[str, Path]:
     """Write an SBC run's tables, netCDF and plots to ``out`` (each file atomically)."""
-    import walt_bayes
-    from walt_bayes.atomic import atomic_path
-    from walt_bayes.fit.fitfile import library_versions
-
     out.mkdir(parents=True, exist_ok=True)
     files = {
         name: out / name

@@ -61,7 +61,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import xarray as xr
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from walt_bayes.calibrate.replicate import (
     _COMPILED,
@@ -76,7 +78,12 @@ from walt_bayes.calibrate.results import SBCResult, assemble, write_sbc
 from walt_bayes.calibrate.settings import SBCSettings, SBCSetup
 from walt_bayes.calibrate.uniformity import ALPHA, pit_values, rank_bins, uniformity_table
 from walt_bayes.errors import WaltError
+from walt_bayes.executor import Executor
 from walt_bayes.fit.draws import stack_draws
+from walt_bayes.fit.run import QUICK_COMPILE
+from walt_bayes.model.build import build_model
+from walt_bayes.model.design import build_design
+from walt_bayes.model.simulate import simulate
 from walt_bayes.spec import ModelSpec, load_spec
 
 #: Modules a replication needs: imported by remote workers while this process prepares.
@@ -149,13 +156,6 @@ def _prior_draws(gen: ModelSpec, fit: ModelSpec, settings: SBCSettings, seeds: d
     tuple
         ``(design, prior draws as a DataTree, PyMC model of the fitted spec)``.
     """
-    import pymc as pm
-
-    from walt_bayes.fit.run import QUICK_COMPILE
-    from walt_bayes.model.build import build_model
-    from walt_bayes.model.design import build_design
-    from walt_bayes.model.simulate import simulate
-
     pilot = simulate(
         settings.covariates,
         n_states=settings.states,
@@ -260,8 +260,6 @@ def run_sbc(
     -------
     SBCResult
     """
-    from walt_bayes.executor import Executor
-
     # Not ``with Executor(...)``: that starts a local cluster at once, before the
     # compile that its forked workers are to inherit (:meth:`Executor.start` below).
     with contextlib.closing(
@@ -290,8 +288,6 @@ def run_sbc(
 
 def _run_reps(ex, tasks: dict[str, dict], times: dict[str, float], progress: bool, console) -> dict:
     """Start the executor and run every replication on it (adds ``start_s``, ``reps_s`` to ``times``)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),

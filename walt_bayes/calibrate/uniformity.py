@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from walt_bayes.atomic import atomic_path
+
 #: Significance level of the uniformity tests (Bonferroni-corrected over parameters).
 ALPHA = 0.05
 
@@ -48,7 +50,7 @@ def uniformity_table(
         expected), ``chi2``, ``df``, ``p_chi2``, ``p_ecdf`` (ArviZ ``pot_c``) and
         ``uniform`` (False when flagged).
     """
-    from scipy import stats
+    from scipy import stats  # lazy: scipy.stats (about a second); this module imports no SciPy
 
     pit = pit_values(ranks, n_ranks, seed)
     ds = xr.Dataset({c: (("chain", "draw"), pit[c].to_numpy()[None, :]) for c in pit.columns})
@@ -91,13 +93,11 @@ def plot_rank_histograms(
     wide: pd.DataFrame, n_ranks: int, path: Path, uniformity: pd.DataFrame
 ) -> Path:
     """Rank histograms (Talts et al. fig. 1 style) with the 99% band of a uniform histogram."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib (a second), only for the SBC plots
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from scipy import stats
-
-    from walt_bayes.atomic import atomic_path
+    import matplotlib.pyplot as plt  # lazy: matplotlib, after the Agg backend is chosen
+    from scipy import stats  # lazy: scipy.stats (about a second); this module imports no SciPy
 
     bins = rank_bins(n_ranks, len(wide))
     edges = [b[0] for b in bins] + [n_ranks + 1]
@@ -142,13 +142,11 @@ def plot_rank_histograms(
 
 def plot_ecdf_difference(tree: xr.DataTree, path: Path) -> Path | None:
     """ArviZ's Δ-ECDF plot of the randomised PIT values (``az.plot_ecdf_pit``)."""
-    import arviz as az
-    import matplotlib
+    import arviz as az  # lazy: ArviZ (seconds: it imports matplotlib too), only for this plot
+    import matplotlib  # lazy: matplotlib (a second), only for the SBC plots
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from walt_bayes.atomic import atomic_path
+    import matplotlib.pyplot as plt  # lazy: matplotlib, after the Agg backend is chosen
 
     n = len(tree["pit"].data_vars)
     rows = int(np.ceil(n / 4))

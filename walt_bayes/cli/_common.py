@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from walt_bayes.atomic import install_signal_handlers, interrupted
 from walt_bayes.errors import WaltError
 
 #: Results (tables, lines the user reads) go to stdout ...
@@ -61,8 +62,6 @@ def run(app: typer.Typer) -> None:
     :mod:`walt_bayes.atomic`), one line, exit 130/143.  Any other exception is a bug: one line,
     exit 1.  ``--debug`` re-raises WaltError and bugs with their traceback.
     """
-    from walt_bayes.atomic import install_signal_handlers, interrupted
-
     install_signal_handlers()
     # Read from argv, not from the parsed option: the error is raised after Typer has returned.
     debug = "--debug" in sys.argv
@@ -113,8 +112,6 @@ def _say(message: str, code: int) -> None:
 
 def _stop() -> None:
     """Leave after an interrupt with 128 + the signal's number."""
-    from walt_bayes.atomic import interrupted
-
     signum = interrupted() or signal.SIGINT
     err_console.print(
         f"[bold red]interrupted[/] ({signal.Signals(signum).name}) — nothing half-written was left behind",

@@ -15,6 +15,7 @@ from walt_bayes.cli._common import console, wide_console
 
 def print_priors(spec) -> None:
     """The table of priors a fit of ``spec`` uses (the spec's, else the defaults)."""
+    # lazy: walt_bayes.spec imports PyMC (pymc_extras' Prior), seconds
     from walt_bayes.spec import DEFAULT_PRIORS
 
     table = Table(title="Priors (standardised scale; intercept means default to the logit of the observed rate)")
@@ -73,6 +74,7 @@ def print_convergence(conv) -> None:
 
 def print_network_checks(tree) -> None:
     """One line per posterior predictive check of the alliance network; flags in red."""
+    # lazy: walt_bayes.fit.network_checks imports xarray and ArviZ (seconds)
     from walt_bayes.fit.network_checks import check_lines, stored_network_checks
 
     result = stored_network_checks(tree)

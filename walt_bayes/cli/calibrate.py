@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
 
+from walt_bayes import api
 from walt_bayes.cli._common import console
-from walt_bayes.executor import SCHEDULER_HELP
+from walt_bayes.executor import SCHEDULER_HELP, parse_scheduler
 from walt_bayes.paths import setup_pytensor_cache
 
 Spec = Annotated[
@@ -57,12 +61,11 @@ def sbc_command(
 ) -> None:
     """Simulation-based calibration (Talts et al. 2018): ranks of true values, uniformity tests, plots."""
     setup_pytensor_cache()
+    # lazy: walt_bayes.calibrate.sbc imports PyMC (through walt_bayes.spec) and xarray
     from walt_bayes.calibrate.sbc import SBCSettings, run_sbc
-    from walt_bayes.executor import parse_scheduler
-    from walt_bayes.spec import load_spec
 
     scheduler = parse_scheduler(scheduler)
-    model_spec = load_spec(spec)
+    model_spec = api.load_spec(spec)
     settings = SBCSettings(
         reps=reps,
         states=states,
@@ -99,10 +102,6 @@ def sbc_command(
 def _print_uniformity(result) -> None:
     """The rank-uniformity tests per parameter, their threshold, the notes and a warning for
     every parameter whose ranks are not uniform."""
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-
     table = Table(title="Rank uniformity per parameter", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("parameter", "mean rank", "χ²", "df", "p χ²", "p ECDF", "uniform"):
         table.add_column(col, justify="left" if col == "parameter" else "right")

@@ -22,6 +22,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from walt_bayes.api import load
+
 
 def check_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (or its fit.nc).")],
@@ -37,8 +39,6 @@ def check_command(
     ] = False,
 ) -> None:
     """Check that a fit matches its data and spec (sha256, spec content, library versions)."""
-    from walt_bayes.api import load
-
     console = Console(highlight=False, soft_wrap=True)
     checked, diffs, notes = load(run_dir).provenance(data, spec, strict=strict)
     for line in diffs:

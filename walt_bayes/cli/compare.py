@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.markup import escape
+from rich.table import Table
 
+from walt_bayes import api
 from walt_bayes.cli._common import console, err_console
+from walt_bayes.executor import available_cores, parse_scheduler
 from walt_bayes.paths import setup_pytensor_cache
 
 
@@ -118,8 +122,6 @@ def compare_command(
     """Rank theory variants by out-of-sample prediction of alliances (elpd, SE, weights)."""
     setup_pytensor_cache()
     con = err_console if format is Format.latex else console  # stdout carries the LaTeX alone
-    from walt_bayes import api
-
     if out is None:
         suffix = "" if method is Method.loo else f"-{group.value}-k{folds}"
         out = Path("runs") / f"compare-{method.value}{suffix}"
@@ -141,6 +143,7 @@ def compare_command(
     ).table
     wall = time.perf_counter() - t0
     if format is Format.latex:
+        # lazy: the walt_bayes.report package imports nbformat (walt_bayes.report.render)
         from walt_bayes.report.latex import compare_latex
 
         print(compare_latex(table), end="")
@@ -157,8 +160,6 @@ def _default_jobs(method: Method) -> int:
     """Folds refitted at once when ``--jobs`` is not given: one per core for k-fold."""
     if method is not Method.kfold:
         return 1
-    from walt_bayes.executor import available_cores
-
     # Compilation is single-threaded: folds side by side use both cores where one fold cannot.
     return available_cores()
 
@@ -167,8 +168,6 @@ def _checked_scheduler(scheduler: str | None, method: Method, con) -> str | None
     """``--scheduler`` checked, with a note when it does nothing (LOO refits nothing)."""
     if scheduler is None:
         return None
-    from walt_bayes.executor import parse_scheduler
-
     scheduler = parse_scheduler(scheduler)  # named as the option the user typed
     if method is not Method.kfold:
         con.print("[dim]note: --scheduler only applies to --method kfold (LOO refits nothing)[/]")
@@ -177,9 +176,6 @@ def _checked_scheduler(scheduler: str | None, method: Method, con) -> str | None
 
 def _ranked_table(table, method: Method):
     """The ranked variants as a Rich table, with the diagnostics of the method's scheme."""
-    from rich import box
-    from rich.table import Table
-
     view = Table(
         title=f"Theory variants ranked by elpd ({table['n_obs'].iloc[0]:,} alliance dyad-years) — "
         f"{table['scheme'].iloc[0]}",

@@ -16,6 +16,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from walt_bayes import api
+from walt_bayes.atomic import atomic_dir
 from walt_bayes.cli._common import console
 from walt_bayes.cli._fit_output import (
     print_convergence,
@@ -23,8 +25,10 @@ from walt_bayes.cli._fit_output import (
     print_priors,
     print_summary,
 )
+from walt_bayes.cli.report import write_report
 from walt_bayes.defaults import DEFAULT_SEED
 from walt_bayes.errors import WaltError
+from walt_bayes.model.casecontrol import parse_setting
 from walt_bayes.paths import setup_pytensor_cache
 
 
@@ -55,10 +59,10 @@ def fit_command(
 ) -> None:
     """Fit a theory variant to a panel and write runs/<variant>-<data>-<time>/fit.nc."""
     setup_pytensor_cache()
-    from walt_bayes import api
-    from walt_bayes.atomic import atomic_dir
+    # lazy: walt_bayes.fit.fitfile imports xarray and PyMC (through walt_bayes.spec)
     from walt_bayes.fit.fitfile import save_fit
-    from walt_bayes.model.casecontrol import parse_setting
+
+    # lazy: walt_bayes.spec imports PyMC (pymc_extras' Prior), seconds
     from walt_bayes.spec import SAMPLERS
 
     # Checked here too, so that a bad option is named as the user typed it (--sampler, --case-control).
@@ -98,6 +102,4 @@ def fit_command(
     print_network_checks(fitted.tree)
     console.print(f"wall time {wall:.1f} s; fit written to [bold]{run_dir / 'fit.nc'}[/]")
     if report:
-        from walt_bayes.cli.report import write_report
-
         write_report([run_dir], None)

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
+from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from walt_bayes.cli._common import console
-from walt_bayes.executor import SCHEDULER_HELP
+from walt_bayes.executor import SCHEDULER_HELP, parse_scheduler
 from walt_bayes.paths import setup_pytensor_cache
 
 
@@ -39,15 +42,11 @@ def grid_command(
     (exit status 1 when any cell failed).
     """
     setup_pytensor_cache()
-    from rich import box
-    from rich.table import Table
-
-    from walt_bayes.executor import parse_scheduler
-    from walt_bayes.grid.gridfile import load_grid
-    from walt_bayes.grid.run import SHOWN, run_grid
+    # lazy: walt_bayes.grid.gridfile and .run import PyMC (through walt_bayes.model.simulate)
+    from walt_bayes.grid import gridfile, run
 
     scheduler = parse_scheduler(scheduler)
-    grid = load_grid(grid_file)
+    grid = gridfile.load_grid(grid_file)
     out = out or Path("runs") / f"grid-{grid_file.stem}"
     n = len(grid.cells())
     n_folds = sum(len(grid.fold_cells(c)) for c in grid.cells())
@@ -58,9 +57,9 @@ def grid_command(
         + f"; output in {out}"
     )
     t0 = time.perf_counter()
-    table = run_grid(grid_file, out, scheduler=scheduler, workers=workers, console=console)
+    table = run.run_grid(grid_file, out, scheduler=scheduler, workers=workers, console=console)
     view = Table(title="Grid of fits", box=box.SIMPLE_HEAD, pad_edge=False)
-    for c in SHOWN:
+    for c in run.SHOWN:
         view.add_column(
             c,
             justify="left" if c in ("cell", "status", "BAL-1", "BW-1") else "right",
@@ -69,12 +68,10 @@ def grid_command(
         )
     for _, r in table.iterrows():
         style = "red" if r["status"] == "failed" else ""
-        view.add_row(*(_cell(r[c], c) for c in SHOWN), style=style)
+        view.add_row(*(_cell(r[c], c) for c in run.SHOWN), style=style)
     if console.is_terminal:
         console.print(view)
     else:  # piped or redirected output has no width of its own: do not squeeze into 80 columns
-        from rich.console import Console
-
         Console(width=170, file=console.file).print(view)
     failed = table[table["status"] == "failed"]
     for _, r in failed.iterrows():

@@ -15,6 +15,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from walt_bayes import api
+from walt_bayes.atomic import atomic_path
 from walt_bayes.cli._common import Fmt, console, err_console, wide_console
 from walt_bayes.errors import WaltError
 
@@ -52,8 +54,7 @@ def hypotheses_command(
     written, and the command ends with a one-line error and exit status 1; --allow-unconverged
     shows the verdicts as computed under a banner and exits 0.  Exit status 2: bad input.
     """
-    from walt_bayes import api
-    from walt_bayes.atomic import atomic_path
+    # lazy: walt_bayes.hypotheses.verdicts imports ArviZ (seconds)
     from walt_bayes.hypotheses.verdicts import Thresholds
 
     low, high, rope_bounds = _parse_rope(rope)
@@ -82,6 +83,7 @@ def _parse_rope(rope: str) -> tuple[float, float, tuple[float, float]]:
 
     Parsed here, not by the API, so that a bad ROPE is named as the option the user typed.
     """
+    # lazy: walt_bayes.hypotheses.verdicts imports ArviZ (seconds)
     from walt_bayes.hypotheses.verdicts import rope_from_odds_ratio
 
     try:
@@ -104,6 +106,7 @@ def _finish(banner: str, allow_unconverged: bool) -> None:
 
 def _print_machine_readable(format: Fmt, table, tree, thresholds, banner: str, allow_unconverged: bool) -> None:
     """JSON, CSV or LaTeX on stdout; a warning banner goes to stderr."""
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import table_records
 
     if banner and allow_unconverged:  # stdout stays machine-readable
@@ -111,6 +114,7 @@ def _print_machine_readable(format: Fmt, table, tree, thresholds, banner: str, a
     if format is Fmt.json:
         print(json.dumps(table_records(table), indent=2))
     elif format is Fmt.latex:  # booktabs tables; the caption names variant, data and thresholds
+        # lazy: the walt_bayes.report package imports nbformat (walt_bayes.report.render)
         from walt_bayes.report.latex import evidence_latex
 
         print(evidence_latex(table, variant=str(tree.attrs.get("spec_name")),
@@ -121,6 +125,7 @@ def _print_machine_readable(format: Fmt, table, tree, thresholds, banner: str, a
 
 def _described(r) -> str:
     """A row's statement (or, for a part, its quantity), reason, note and comparison."""
+    # lazy: walt_bayes.hypotheses.verdicts imports ArviZ (seconds)
     from walt_bayes.hypotheses.verdicts import UNRELIABLE
 
     head = f"↳ {r['quantity']}" if r["part_of"] else r["statement"]
@@ -133,6 +138,7 @@ def _described(r) -> str:
 
 def _print_markdown(table, pairs, title: str, banner: str) -> None:
     """The evidence table, the pairs and the notes as Markdown on stdout."""
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import fmt, format_row, markdown
 
     # A row's mean and HDI bounds share one fixed-point format (format_row), no exponents.
@@ -177,7 +183,10 @@ def _print_tables(table, pairs, title: str, banner: str, allow_unconverged: bool
 
 def _evidence_view(table, title: str) -> Table:
     """One row per hypothesis (and part): verdict in colour, mean, HDI, P(dir), BF10, reason."""
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import fmt, row_numbers
+
+    # lazy: walt_bayes.hypotheses.verdicts imports ArviZ (seconds)
     from walt_bayes.hypotheses.verdicts import UNRELIABLE
 
     out = Table(title=title)
@@ -197,6 +206,7 @@ def _evidence_view(table, title: str) -> Table:
 
 def _pairs_view(pairs) -> Table:
     """Balancing and bandwagoning hypotheses side by side."""
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import fmt_fixed
 
     side = Table(title="Balancing vs bandwagoning, side by side")

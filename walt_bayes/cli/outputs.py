@@ -21,8 +21,10 @@ from typing import Annotated
 
 import typer
 
+from walt_bayes import api, citation
 from walt_bayes.cli._common import Fmt, console
 from walt_bayes.cli._fit_output import print_summary
+from walt_bayes.export.write import export_run
 
 RunArg = Annotated[Path, typer.Argument(help="A run directory (or its fit.nc).")]
 
@@ -32,7 +34,7 @@ def summary_command(
     format: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
 ) -> None:
     """The posterior summary of a saved fit (mean, sd, 94% HDI, ESS, R-hat), nothing refitted."""
-    from walt_bayes import api
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import markdown
 
     fitted = api.load(run_dir)
@@ -46,6 +48,7 @@ def summary_command(
     elif format is Fmt.markdown:
         print(markdown(summary.rename_axis("parameter").reset_index()))
     else:
+        # lazy: the walt_bayes.report package imports nbformat (walt_bayes.report.render)
         from walt_bayes.report.latex import summary_latex
 
         tree = fitted.tree
@@ -91,8 +94,6 @@ def export_command(
     ] = "named",
 ) -> None:
     """Export a fit for R: posterior draws (posterior::draws_df layout) and tables as .rds."""
-    from walt_bayes.export.write import export_run
-
     paths = export_run(run_dir, to.value, out, variables)
     console.print(f"written: {', '.join(str(p) for p in paths)}", highlight=False, soft_wrap=True)
 
@@ -110,8 +111,6 @@ def cite_command(
     ] = CiteFormat.bibtex,
 ) -> None:
     """How to cite walt-bayes (for the data it uses: `walt-bayes data cite`)."""
-    from walt_bayes import citation
-
     render = {
         CiteFormat.bibtex: citation.bibtex,
         CiteFormat.cff: citation.cff,

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from walt_bayes.cli.data import MirrorOpt
 from walt_bayes.errors import DataError
+from walt_bayes.panel.build import build_global_panel, missingness, write_panel
 
 panel_app = typer.Typer(help="Build the global directed dyad-year panel.", no_args_is_help=True)
 
@@ -51,8 +52,6 @@ def build(
     mirror: MirrorOpt = None,
 ) -> None:
     """Build the global COW directed dyad-year panel and write it as Parquet."""
-    from walt_bayes.panel.build import build_global_panel, missingness, write_panel
-
     yr = parse_years(years)
     if out.suffix != ".parquet":
         raise DataError(f"--out {out}: the panel is written as Parquet; name it *.parquet")

@@ -51,7 +51,10 @@ def predict_command(
     shared and partner threat of every affected alliance dyad (third parties included),
     the alliance probability and, with a duration block, 5-year alliance survival.
     """
+    # lazy: walt_bayes.fit.fitfile imports xarray and PyMC (through walt_bayes.spec)
     from walt_bayes.fit.fitfile import load_fit
+
+    # lazy: walt_bayes.scenario imports ArviZ, xarray and PyMC (through walt_bayes.fit.fitfile)
     from walt_bayes.scenario import fit_panel, load_scenario, predict
 
     console = Console(highlight=False, soft_wrap=True)
@@ -80,7 +83,8 @@ def predict_command(
 
 def _print_top(console: Console, result, top: int) -> None:
     """The ``top`` largest alliance changes with their HDIs and the channels they came through."""
-    from walt_bayes.fit.diagnostics import CI_PROB  # here: the module imports ArviZ
+    # lazy: walt_bayes.fit.diagnostics imports ArviZ (seconds)
+    from walt_bayes.fit.diagnostics import CI_PROB
 
     table = Table(title=f"Largest alliance changes (scenario − baseline, {CI_PROB:.0%} HDI)")
     for col in ("dyad", "year", "baseline", "scenario", "change", "HDI", "P(increase)", "via"):

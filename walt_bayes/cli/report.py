@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from walt_bayes import api
 from walt_bayes.cli._common import console
 from walt_bayes.errors import WaltError
 
@@ -50,8 +51,6 @@ def report_command(
 ) -> None:
     """Render a self-contained HTML report from saved fits (nothing is refitted), or with
     --out FILE.ipynb the executed notebook."""
-    from walt_bayes import api
-
     params = {}
     if network_year is not None:
         params["network_year"] = network_year
@@ -80,10 +79,10 @@ def write_report(run_dirs: list[Path], out: Path | None) -> None:
     WaltError
         The report modules cannot be imported in this installation.
     """
-    from walt_bayes import api
-
     try:
-        import walt_bayes.report.render  # noqa: F401  (only to tell a missing install from a failing report)
+        # Imported only to tell a missing install from a failing report.
+        # lazy: walt_bayes.report.render imports nbformat and is optional here
+        import walt_bayes.report.render  # noqa: F401
     except ImportError as err:
         raise WaltError("reports are not available in this installation") from err
     path = api.report(run_dirs, out, progress=True)

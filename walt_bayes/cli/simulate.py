@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from walt_bayes import api
+from walt_bayes.atomic import atomic_path
 from walt_bayes.cli._common import console
 from walt_bayes.errors import WaltError
 from walt_bayes.paths import setup_pytensor_cache
@@ -38,9 +40,6 @@ def simulate_command(
     """Simulate a panel with known truth: from the generative model with known parameters, or from a
     world the model did not generate (true directions of BAL-1, BW-1 and COND-1 in the truth file)."""
     setup_pytensor_cache()
-    from walt_bayes import api
-    from walt_bayes.atomic import atomic_path
-
     if out.suffix != ".parquet":
         raise WaltError(f"--out {out}: the simulated panel is written as .parquet")
     sim = api.simulate(world, states=states, years=years, seed=seed)

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from walt_bayes.cli._common import console
-from walt_bayes.executor import SCHEDULER_HELP
+from walt_bayes.executor import SCHEDULER_HELP, parse_scheduler
 from walt_bayes.paths import setup_pytensor_cache
 
 
@@ -36,7 +36,7 @@ def study_command(
     (exit status 1 when any cell failed).
     """
     setup_pytensor_cache()
-    from walt_bayes.executor import parse_scheduler
+    # lazy: walt_bayes.study.run imports PyMC (through walt_bayes.grid.gridfile)
     from walt_bayes.study.run import default_out, run_study
 
     scheduler = parse_scheduler(scheduler)

@@ -11,11 +11,13 @@ from walt_bayes.atomic import atomic_path
 
 def comparison_plot(table: pd.DataFrame, path: str | Path) -> Path:
     """Save ``az.plot_compare`` of the comparison table (best variant first) to ``path`` (PNG)."""
+    # The Agg backend is chosen here, when a figure is drawn, and before pyplot loads.
+    # lazy: matplotlib (~1 s) stays off this light module (tests/test_api.py imports it bare)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import arviz as az
-    import matplotlib.pyplot as plt
+    import arviz as az  # lazy: ArviZ loads pyplot (~3 s): after the backend choice above
+    import matplotlib.pyplot as plt  # lazy: after the backend choice above (see matplotlib)
 
     cmp = table.set_index("variant")[
         ["rank", "elpd", "se", "elpd_diff", "dse", "weight"]

@@ -35,6 +35,8 @@ import xarray as xr
 
 from walt_bayes.errors import FitFileError, WaltError
 from walt_bayes.fit.loaded import LoadedFit, open_fit
+from walt_bayes.model.duration import block2_models_continuation
+from walt_bayes.model.duration_arrays import DurationArrays
 
 #: The observed variable every variant shares.  The ``dispute`` term (block 1)
 #: exists only in variants with a threat block, so it cannot be compared.
@@ -205,8 +207,6 @@ def _join_duration_block(run: Run, path: Path) -> None:
     to join: an onset-only spec, a duration block left out of the fit, or a directed
     outcome (spells are undirected alliances, not directed pledges).
     """
-    from walt_bayes.model.duration import DurationArrays
-
     if run.directed:
         if run.rows_kind != "onset":
             run.rows_kind = "onset (duration block of a directed outcome: spells are undirected)"
@@ -332,8 +332,6 @@ def alliance_rows(spec) -> str:
     joins such a fit's block 3 to its block 2 where it can, which makes its rows
     ``"all"`` again (:attr:`Run.rows_kind`).
     """
-    from walt_bayes.model.duration import block2_models_continuation
-
     if spec.alliance.onset:
         return "onset"
     return "onset (duration block)" if block2_models_continuation(spec) else "all"

@@ -14,19 +14,30 @@ the scheme that produced its numbers and the rows it was scored on.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import tempfile
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
 
 import arviz as az
 import numpy as np
 import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from walt_bayes.atomic import atomic_path
-from walt_bayes.compare.kfold import GROUPS, FoldSettings, assign_folds, kfold_pointwise
+from walt_bayes.compare.kfold import (
+    GROUPS,
+    FoldSettings,
+    assign_folds,
+    compute_fold,
+    fold_tasks,
+    kfold_pointwise,
+)
 from walt_bayes.compare.loo import K_THRESHOLD, MANY_BAD_K, elpd_data, loo_pointwise
+from walt_bayes.compare.plot import comparison_plot
 from walt_bayes.compare.runs import (
     CompareError,
     common_rows,
@@ -239,8 +250,6 @@ def _rows_notes(runs, common: pd.Index, finite: np.ndarray) -> list[str]:
 
 
 def _run_folds(runs, assignment, k, group, settings, out, fold_seed, progress, console, jobs):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     n_scored = {r.label: len(np.unique(assignment[r.label][assignment[r.label] > 0])) for r in runs}
     cache = out / "folds" if out is not None else None
     if jobs > 1:
@@ -289,13 +298,6 @@ def _prefetch(runs, assignment, k, group, settings, cache, fold_seed, progress, 
     idle while its model compiles.  Results are identical: every fold has its
     own seed, and the ArviZ pass that follows reads them from the cache.
     """
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from walt_bayes.compare.kfold import compute_fold, fold_tasks
-
     # Longest folds first (a duration block, then a threat block: the costliest gradients and
     # compiles), so that no long fold is left running alone at the end.
     by_cost = sorted(
@@ -382,8 +384,6 @@ def _warnings(table: pd.DataFrame, method: str) -> list[str]:
 
 
 def _write(table, out: Path, method, folds, group, fold_seed, pointwise, notes, warns) -> None:
-    from walt_bayes.compare.plot import comparison_plot
-
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "compare.csv", suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)

@@ -6,7 +6,7 @@ scalar element of each variable.  A scalar keeps its name (``beta_power``); an e
 an array is named ``name[index]`` as in posterior, with one index per dimension separated
 by commas (``z_beta[power,arabia]``).  An index is the coordinate label where the
 dimension's labels are text (``tau_beta[power]``, ``alpha_dyad_allied[2-200]``) and the
-1-based position otherwise (``z_year[1]`` is the first year of the fit, whatever its
+1-based position otherwise (``year_effect[1]`` is the first year of the fit, whatever its
 label), so numeric indices mean what they mean in R.  Characters that would break the
 ``name[i,j]`` syntax (``[``, ``]``, ``,``, white space) in a label become ``_``.
 """
@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from walt_bayes.export import ExportError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 META = (".chain", ".iteration", ".draw")
 SAMPLE_DIMS = ("chain", "draw")
@@ -54,6 +57,7 @@ def select_variables(posterior: xr.Dataset, which: str) -> list[str]:
     ExportError
         A name that is not a posterior variable.
     """
+    # lazy: walt_bayes.fit.diagnostics imports ArviZ (seconds)
     from walt_bayes.fit.diagnostics import named_parameters
 
     if which == "named":

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from walt_bayes.atomic import atomic_path
 from walt_bayes.export import ExportError
+from walt_bayes.export.draws import draws_frame, select_variables
 
 FORMATS = ("draws-csv", "rds")
 DRAWS_CSV = "draws.csv"
@@ -20,8 +22,6 @@ RDS_FILES = ("draws.rds", "summary.rds", "hypotheses.rds")
 
 def write_draws_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     """``frame`` as CSV (no index; floats at full precision, so they read back exactly)."""
-    from walt_bayes.atomic import atomic_path
-
     path = Path(path)
     with atomic_path(path, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
@@ -33,9 +33,7 @@ def write_rds_set(frames: dict[str, pd.DataFrame], folder: str | Path) -> list[P
 
     pyreadr writes the index as R row names; pass frames with a plain ``RangeIndex``.
     """
-    import pyreadr
-
-    from walt_bayes.atomic import atomic_path
+    import pyreadr  # lazy: pyreadr (with its R-file readers) only when writing .rds
 
     folder = Path(folder)
     with contextlib.ExitStack() as stack:
@@ -48,16 +46,17 @@ def write_rds_set(frames: dict[str, pd.DataFrame], folder: str | Path) -> list[P
 
 def summary_frame(fit, var_names: list[str]) -> pd.DataFrame:
     """The posterior summary of ``var_names`` (of a fit or its tree), the parameter names as a first column."""
-    from walt_bayes.fit.diagnostics import summary_table
-    from walt_bayes.fit.loaded import as_loaded
+    # lazy: walt_bayes.fit.diagnostics and .loaded import ArviZ and xarray (seconds)
+    from walt_bayes.fit import diagnostics, loaded
 
-    summary = summary_table(as_loaded(fit).tree, var_names)
+    summary = diagnostics.summary_table(loaded.as_loaded(fit).tree, var_names)
     return summary.rename_axis("parameter").reset_index()
 
 
 def evidence_frame(fit) -> pd.DataFrame:
     """The evidence table of a fit (or its tree) with the default thresholds, as
     ``walt-bayes hypotheses`` gives it."""
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import evidence_table
 
     return evidence_table(fit).reset_index(drop=True)
@@ -90,17 +89,16 @@ def export_run(
     ExportError, FitFileError
         An unknown format or variable; a missing or unreadable fit.
     """
-    from walt_bayes.export.draws import draws_frame, select_variables
-    from walt_bayes.fit.fitfile import fit_file_path
-    from walt_bayes.fit.loaded import open_fit
+    # lazy: walt_bayes.fit.fitfile and .loaded import xarray and PyMC (through walt_bayes.spec)
+    from walt_bayes.fit import fitfile, loaded
 
     if to not in FORMATS:
         raise ExportError(f"to: '{to}' is not one of {', '.join(FORMATS)}")
-    file = fit_file_path(run)
+    file = fitfile.fit_file_path(run)
     folder = Path(out) if out is not None else file.parent
     if folder.exists() and not folder.is_dir():
         raise ExportError(f"out: {folder} is a file, not a folder")
-    fit = open_fit(file)
+    fit = loaded.open_fit(file)
     names = select_variables(fit.posterior, variables)
     draws = draws_frame(fit.posterior, names)
     if to == "draws-csv":

@@ -24,7 +24,9 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
+import nutpie
 import xarray as xr
+from pymc.initial_point import make_initial_point_fn
 
 from walt_bayes.fit.fresh import fresh_numba_compile
 from walt_bayes.model.build import build_model, can_fuse, fused_data
@@ -57,7 +59,7 @@ def structure_key(design: Design, spec: ModelSpec) -> str:
         "controls": list(design.control_names), "n_state_years": int(design.n_state_years or 0),
         "data_rates": {k: float(v) for k, v in (design.data_rates or {}).items()},
         "case_control": design.dispute_idx is not None,
-        "year_centred": bool(design.year_centred),
+        "year_centred": [bool(c) for c in design.year_centred] if design.year_centred is not None else [],
         "threat_centred": [bool(c) for c in design.threat_centred],
         # Block 3's coefficients (its terms can be dropped by the data); its rows, triads and
         # dS_scale are kernel data, and delta_0's prior location is in data_rates.
@@ -95,8 +97,6 @@ def posterior_start(model, posterior: xr.Dataset) -> Callable[[int | None], np.n
         ``f(seed) -> flat unconstrained point``, in nutpie's parameter order.  The draw
         is picked by the chain's seed, so the same seed gives the same start.
     """
-    from pymc.initial_point import make_initial_point_fn
-
     free = list(model.free_RVs)
     constrained = make_initial_point_fn(model=model, return_transformed=False)(0)
     usable = [
@@ -148,8 +148,6 @@ def sample_fused(
     xarray.DataTree
         ``posterior`` and ``sample_stats`` (no warm-up draws).
     """
-    import nutpie
-
     if settings["sampler"] != "nutpie":
         raise ValueError("sample_fused samples with nutpie only")
     if can_fuse(design):

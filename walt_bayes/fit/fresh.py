@@ -36,6 +36,7 @@ def fresh_numba_compile() -> Iterator[None]:
 
     Same spec, data and seed then give the same draws whatever state the cache is in.
     """
+    # lazy: PyTensor (~2 s) stays off this stdlib-only module (tests/test_api.py imports it bare)
     import pytensor
 
     if os.environ.get("WALT_BAYES_COMPILE_CACHE") == "1":

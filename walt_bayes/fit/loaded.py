@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from walt_bayes.fit.diagnostics import Convergence, check_convergence, summary_table
 from walt_bayes.fit.draws import stack_draws, thin_index
 from walt_bayes.fit.fitfile import (
     check_fit_tree,
@@ -39,7 +40,6 @@ from walt_bayes.fit.fitfile import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from walt_bayes.fit.diagnostics import Convergence
     from walt_bayes.model.design import Design
     from walt_bayes.spec import ModelSpec
 
@@ -154,15 +154,11 @@ class LoadedFit:
     @cached_property
     def summary(self) -> pd.DataFrame:
         """The summary table of the named parameters (:func:`walt_bayes.fit.diagnostics.summary_table`)."""
-        from walt_bayes.fit.diagnostics import summary_table
-
         return summary_table(self.tree)
 
     @cached_property
     def convergence(self) -> Convergence:
         """The convergence checks as the fit stored them; computed from the draws for a fit without."""
-        from walt_bayes.fit.diagnostics import Convergence, check_convergence
-
         stored = self.tree.attrs.get("convergence")
         if not stored:  # an older fit
             return check_convergence(self.tree, self.summary)

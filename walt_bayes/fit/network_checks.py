@@ -47,7 +47,7 @@ import xarray as xr
 
 from walt_bayes.fit.diagnostics import CI_PROB
 from walt_bayes.fit.draws import stack_draws, thin_index
-from walt_bayes.fit.fitfile import fit_meta
+from walt_bayes.fit.fitfile import fit_meta, fit_spec
 from walt_bayes.fit.network_stats import (
     CHECKS,
     degree_histogram,
@@ -59,6 +59,7 @@ from walt_bayes.fit.network_stats import (
     previous_rows,
     transitivity,
 )
+from walt_bayes.model.duration import block2_models_continuation
 
 #: Replicated data sets used at most (evenly spaced draws).
 MAX_DRAWS = 1000
@@ -279,8 +280,6 @@ def fit_network_checks(tree: xr.DataTree, panel: pd.DataFrame | None = None, spe
         ``skipped`` (``name``, ``reason``).
     """
     if spec is None:
-        from walt_bayes.fit.fitfile import fit_spec
-
         spec = fit_spec(tree)
     out: dict = {"version": VERSION, "mode": "none", "rows": "", "notes": [], "draws": 0, "prob": prob,
                  "hostile_definition": HOSTILE_DEFINITION, "checks": [], "skipped": []}
@@ -331,8 +330,6 @@ def _draws_used(lo, hi, year, n_total: int, max_draws: int) -> np.ndarray:
 
 def _network(tree: xr.DataTree, spec, take: np.ndarray, out: dict) -> _Network | None:
     """The rows to check and how (``out``'s mode, rows and notes); None when none can be."""
-    from walt_bayes.model.duration import block2_models_continuation
-
     net = _Network(*_ally_keys(tree["constant_data"]),
                    rep=stack_draws(tree["posterior_predictive"]["alliance"], take).astype(np.int8),
                    obs=np.asarray(tree["observed_data"]["alliance"].values).astype(np.int8))

@@ -18,6 +18,7 @@ from walt_bayes.fit.diagnostics import check_convergence, summary_table
 from walt_bayes.fit.fitfile import FORMAT, library_versions
 from walt_bayes.fit.fresh import fresh_numba_compile
 from walt_bayes.fit.loaded import LoadedFit
+from walt_bayes.fit.network_checks import fit_network_checks
 from walt_bayes.fit.pointwise import pointwise_groups
 from walt_bayes.model.build import build_model, can_fuse
 from walt_bayes.model.design import build_design
@@ -261,8 +262,6 @@ def _network_checks(idata: xr.DataTree, panel: pd.DataFrame, spec: ModelSpec) ->
 
     A failure is recorded in the result (``error``), never lost, and never costs the fit.
     """
-    from walt_bayes.fit.network_checks import fit_network_checks
-
     try:
         return fit_network_checks(idata, panel=panel, spec=spec)
     except Exception as err:  # a check must not throw away a finished fit

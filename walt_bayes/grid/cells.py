@@ -18,11 +18,15 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from walt_bayes.atomic import atomic_dir
 from walt_bayes.errors import WaltError
+from walt_bayes.executor import pin_threads
+from walt_bayes.panel.datasets import load_dataset
 
 #: The hypotheses whose verdicts the grid table shows.
 KEY_HYPOTHESES = ("BAL-1", "BW-1")
@@ -74,11 +78,11 @@ def run_cell(task: dict) -> dict:
         ``seed``, ``sampler`` (chains/draws/tune overrides), ``cores`` and the
         cell's labels (``row``).
     """
-    from walt_bayes.atomic import atomic_dir
-    from walt_bayes.executor import pin_threads
-    from walt_bayes.fit.fitfile import save_fit
-    from walt_bayes.fit.run import fit_model
-    from walt_bayes.panel.datasets import load_dataset
+    # Heavy modules load after pin_threads: its variables reach only pools started later.
+    # lazy: walt_bayes.fit.run and .fitfile import PyMC and numba (seconds)
+    from walt_bayes.fit import fitfile, run
+
+    # lazy: walt_bayes.spec imports PyMC (pymc_extras' Prior)
     from walt_bayes.spec import parse_spec
 
     pin_threads(task["cores"])
@@ -97,7 +101,7 @@ def run_cell(task: dict) -> dict:
     spec = parse_spec(task["spec_toml"], source=task["spec_source"])
     s = task["sampler"]
     chains = s.get("chains") or spec.sampler.chains
-    result = fit_model(
+    result = run.fit_model(
         dataset.panel,
         spec,
         data_name=task["data_name"],
@@ -119,7 +123,7 @@ def run_cell(task: dict) -> dict:
         "row": row,
     }
     with atomic_dir(cell_dir) as tmp:
-        save_fit(idata, tmp / "fit.nc")
+        fitfile.save_fit(idata, tmp / "fit.nc")
         result.summary.to_csv(tmp / "summary.csv")
         (tmp / "cell.json").write_text(json.dumps(meta, indent=2, default=str))
     return row | {"status": "done"}
@@ -127,8 +131,10 @@ def run_cell(task: dict) -> dict:
 
 def add_log_prior(idata, design, spec) -> None:
     """Add the ``log_prior`` group (pointwise log prior density of every free variable)."""
-    import pymc as pm
+    # This module stays light, so that run_cell pins threads before PyMC and numba load.
+    import pymc as pm  # lazy: PyMC (seconds)
 
+    # lazy: walt_bayes.model.build imports PyMC and numba (seconds)
     from walt_bayes.model.build import build_model
 
     model = build_model(design, spec)
@@ -137,13 +143,16 @@ def add_log_prior(idata, design, spec) -> None:
 
 def cell_row(idata, convergence) -> dict:
     """Diagnostics, PSIS-LOO elpd of the alliance dyad-years (as ``compare`` scores them), key verdicts and prior sensitivity."""
-    import warnings
+    # This module stays light, so that run_cell pins threads before PyMC and numba load.
+    import arviz as az  # lazy: ArviZ (seconds)
 
-    import arviz as az
+    # lazy: walt_bayes.compare.loo and .runs import ArviZ and PyMC (seconds)
+    from walt_bayes.compare import loo, runs
 
-    from walt_bayes.compare.loo import loo_pointwise
-    from walt_bayes.compare.runs import run_from_tree
+    # lazy: walt_bayes.fit.diagnostics imports ArviZ (seconds)
     from walt_bayes.fit.diagnostics import named_parameters
+
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and PyMC (seconds)
     from walt_bayes.hypotheses.table import evidence_table
 
     row: dict = {
@@ -156,7 +165,7 @@ def cell_row(idata, convergence) -> dict:
     # The dyad-years compare scores: a fit with a duration block (full) is scored on its
     # joined blocks 2 and 3 (the Markov model's density of alliance status), not on its
     # onset rows alone, which no status variant's elpd could sit beside.
-    pw = loo_pointwise(run_from_tree(idata, Path("<grid cell>")))
+    pw = loo.loo_pointwise(runs.run_from_tree(idata, Path("<grid cell>")))
     scored = np.isfinite(pw.elpd_i)
     elpd_i, k = pw.elpd_i[scored], pw.pareto_k[scored]
     row |= {
@@ -200,8 +209,9 @@ def run_fold_cell(task: dict) -> dict:
         The fold cell's row: sampler diagnostics of the refit and ``elpd_fold``,
         the summed log predictive density of the held-out alliance dyad-years.
     """
+    # After pin_threads: its variables reach only pools started later.
+    # lazy: walt_bayes.compare.kfold imports nutpie, numba and PyMC (seconds)
     from walt_bayes.compare.kfold import compute_fold
-    from walt_bayes.executor import pin_threads
 
     pin_threads(task["cores"])
     t0 = time.perf_counter()

@@ -31,9 +31,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from walt_bayes.atomic import atomic_path
 from walt_bayes.errors import WaltError
+from walt_bayes.executor import Executor, one_line
+from walt_bayes.grid.cells import finished_row, run_cell, run_fold_cell
 from walt_bayes.grid.gridfile import Cell, DataSet, Grid, GridError, content_hash, load_grid
+from walt_bayes.model.simulate import simulate
+from walt_bayes.panel.datasets import load_dataset
 
 #: Leading columns of grid.csv (the rest: psense per parameter, fold details).
 COLUMNS = [
@@ -88,10 +94,6 @@ def prepare_data(grid: Grid, out: Path) -> dict[str, dict]:
     dict
         ``name -> {"path", "sha256", "describe"}``.
     """
-    from walt_bayes.atomic import atomic_path
-    from walt_bayes.model.simulate import simulate
-    from walt_bayes.panel.datasets import load_dataset
-
     resolved = {}
     for d in grid.data:
         if d.kind == "simulated":
@@ -206,9 +208,6 @@ def run_grid(
         and ``psense_lik:<param>``); ``status`` is ``done``, ``finished earlier``
         (resumed) or ``failed`` (with ``error``).
     """
-    from walt_bayes.executor import Executor, one_line
-    from walt_bayes.grid.cells import finished_row, run_cell
-
     grid = load_grid(grid_path)
     out = Path(out)
     t0 = time.perf_counter()
@@ -243,8 +242,6 @@ def run_grid(
 
 
 def _run(ex, fn, tasks: dict, what: str, progress: bool, console) -> dict:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     if not tasks:
         return {}
     columns = [
@@ -267,9 +264,8 @@ def _run(ex, fn, tasks: dict, what: str, progress: bool, console) -> dict:
 
 def _run_folds(grid: Grid, out: Path, ex, rows: dict, tasks: dict, progress: bool, console) -> dict:
     """K-fold refits of every finished cell (grouped as the grid's ``[folds]`` says)."""
-    from walt_bayes.compare.kfold import FoldSettings, assign_folds, fold_tasks
-    from walt_bayes.compare.runs import open_run
-    from walt_bayes.grid.cells import run_fold_cell
+    # lazy: walt_bayes.compare.kfold imports nutpie (through fit.compiled): grids with [folds] only
+    from walt_bayes.compare import kfold, runs
 
     f = grid.folds
     s = grid.sampler
@@ -285,18 +281,18 @@ def _run_folds(grid: Grid, out: Path, ex, rows: dict, tasks: dict, progress: boo
                     "error": "its cell failed",
                 }
             continue
-        run = open_run(Path(tasks[cell.cell_id]["cell_dir"]) / "fit.nc")
+        run = runs.open_run(Path(tasks[cell.cell_id]["cell_dir"]) / "fit.nc")
         run.label = cell.cell_id
-        settings = FoldSettings(
+        settings = kfold.FoldSettings(
             chains=s.get("chains", 2),
             draws=s.get("draws", 300),
             tune=s.get("tune", 300),
             cores=ex.cores_per_task,
         )
-        assignment = assign_folds([run], f["k"], f["group"], f["seed"])[run.label]
+        assignment = kfold.assign_folds([run], f["k"], f["group"], f["seed"])[run.label]
         by_fold = {
             t["fold"]: t
-            for t in fold_tasks(
+            for t in kfold.fold_tasks(
                 run, assignment, f["k"], f["group"], settings, out / "folds", f["seed"]
             )
         }
@@ -349,8 +345,6 @@ def write_table(
     table: pd.DataFrame, grid: Grid, out: Path, data: dict, scheduler: str, wall: float
 ) -> None:
     """Write ``grid.csv`` and ``grid.json`` (settings, data sets, counts) atomically."""
-    from walt_bayes.atomic import atomic_path
-
     with atomic_path(out / "grid.csv") as tmp:
         table.to_csv(tmp, index=False)
     meta = {

@@ -7,6 +7,7 @@ threat) from block 1 through the threat links and triads (:mod:`walt_bayes.model
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 
 from walt_bayes.errors import ModelError
 from walt_bayes.model.arrays import dyad_year_key, group_index, label_codes, zscore, zscore_nan
+from walt_bayes.model.casecontrol import offset_for, sample_alliance
 from walt_bayes.model.duration import block2_models_continuation
 from walt_bayes.model.plugin import plugin_tau
 from walt_bayes.model.triads import build_triads, support
@@ -296,8 +298,6 @@ def _case_control_sample(df: pd.DataFrame, ok: np.ndarray, plan, design: Design)
     """The rows kept by the case-control plan (all of ``ok`` without one) and their offset ``-log(r0)``."""
     if plan is None:
         return ok, 0.0
-    from walt_bayes.model.casecontrol import offset_for, sample_alliance
-
     ok, r0, design.case_control["alliance"] = sample_alliance(
         df["_y"].to_numpy(np.int64), ok, plan, df[["ccode1", "ccode2", "year"]]
     )
@@ -349,8 +349,6 @@ def _term_columns(
     latent_of = []
     constant_factor: dict[str, str] = {}
     for term in terms:
-        col = np.ones(n)
-        latent = ""
         term_factors = ALLIANCE_TERMS[term]
         for f in term_factors:
             if len(term_factors) > 1 and f in OBSERVED_FACTOR_COLUMNS and f not in _SUPPORT_FACTORS:
@@ -358,19 +356,61 @@ def _term_columns(
                 # of Cold-War years) duplicates its main term: not identified.
                 if np.nanstd(factors(f)) == 0:
                     constant_factor[term] = f
-            if f in LATENT_FACTORS:
-                latent = f
-            elif f == "support":
-                col = col * row_support
-            elif f == "support_sq":
-                col = col * row_support**2
-            elif f in BINARY_FACTORS:
-                col = col * factors(f)
-            else:
-                col = col * zscore(factors(f))[0]
-        observed_cols.append(col)
-        latent_of.append(latent)
+        observed_cols.append(observed_term_column(term, factors, _zscored, row_support, n))
+        latent_of.append(([f for f in term_factors if f in LATENT_FACTORS] or [""])[-1])
     return observed_cols, latent_of, constant_factor
+
+
+def _zscored(name: str, raw: np.ndarray) -> np.ndarray:
+    """``raw`` z-scored over the rows themselves (the fit's own standardisation)."""
+    return zscore(raw)[0]
+
+
+def observed_term_column(
+    term: str,
+    factor: Callable[[str], np.ndarray],
+    standardise: Callable[[str, np.ndarray], np.ndarray],
+    row_support: np.ndarray | None,
+    n: int,
+) -> np.ndarray:
+    """The observed part of a term: the product of its observed factors over ``n`` alliance rows.
+
+    The one place this product is written: :func:`build_alliance` forms it with the rows' own
+    z-scores, :mod:`walt_bayes.scenario.rebuild` with the fit's frozen constants.  Latent
+    factors (shared, partner, total threat) are left to the model; binary factors enter as
+    0/1, continuous ones standardised.
+
+    Parameters
+    ----------
+    term : str
+        A key of :data:`walt_bayes.spec.ALLIANCE_TERMS`.
+    factor : callable
+        ``factor(name)``: an observed factor of the rows (:func:`observed_factor`).
+    standardise : callable
+        ``standardise(name, raw)``: a continuous factor's values standardised.
+    row_support : numpy.ndarray or None
+        Standardised expected support of each row (needed by ``support`` terms only).
+    n : int
+        Number of rows.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` floats.
+    """
+    col = np.ones(n)
+    for f in ALLIANCE_TERMS[term]:
+        if f in LATENT_FACTORS:
+            continue
+        if f == "support":
+            col = col * row_support
+        elif f == "support_sq":
+            col = col * row_support**2
+        elif f in BINARY_FACTORS:
+            col = col * factor(f)
+        else:
+            col = col * standardise(f, factor(f))
+    return col
 
 
 def _standardise_terms(

@@ -23,7 +23,9 @@ from pymc_extras.prior import Prior
 from walt_bayes.model.dense import shared_tensor
 from walt_bayes.model.design import Design
 from walt_bayes.model.duration import duration_block, duration_parameters
+from walt_bayes.model.fused import FusedLayout, FusedLogLik, design_constants
 from walt_bayes.model.joining import joining_block
+from walt_bayes.model.threat_graph import grouped_linear, threat_offset
 from walt_bayes.spec import ModelSpec
 
 
@@ -129,8 +131,6 @@ FUSED_POTENTIAL = {False: "loglik_blocks_1_2", True: "loglik_blocks_1_3"}
 
 def _fused_layout(design: Design, spec: ModelSpec):
     """Segment sizes of the kernel's parameter vector: the parameters :func:`build_model` creates."""
-    from walt_bayes.model.fused import FusedLayout
-
     a = spec.alliance
     threat = design.has_threat
     return FusedLayout(
@@ -148,8 +148,6 @@ def _fused_layout(design: Design, spec: ModelSpec):
 
 def fused_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
     """The fused kernel's data arrays for ``design``, by shared-variable name (``shared_data=True``)."""
-    from walt_bayes.model.fused import design_constants
-
     arrays = design_constants(design, _fused_layout(design, spec))
     return {f"{FUSED_DATA_PREFIX}{i}": a for i, a in enumerate(arrays)}
 
@@ -157,8 +155,6 @@ def fused_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
 def _fused_likelihood(design: Design, spec: ModelSpec, threat: dict | None, alliance: dict,
                       delta: list, shared_data: bool = False) -> None:
     """The kernel's potential: ``delta`` are block 3's coefficients (empty without a duration block)."""
-    from walt_bayes.model.fused import FusedLogLik
-
     def seg(x):
         return pt.zeros(0) if x is None else pt.as_tensor_variable(x).flatten()
 
@@ -222,19 +218,11 @@ def _source_effects(design: Design, spec: ModelSpec):
     return pm.Deterministic("source_effect", sigma * z, dims="source_state")
 
 
-def threat_offset(design: Design, source, rows: np.ndarray | None = None):
-    """The source intercept of each threat row (``rows``: a subset, in order), or 0 without them."""
-    if source is None:
-        return 0.0
-    src = design.threat_src if rows is None else design.threat_src[rows]
-    return source[src]
-
-
 def _threat_likelihood(design: Design, threat: dict):
     """Block 1's dispute likelihood; returns tau, the threat probability of every threat row."""
     beta = threat["beta"]
     if len(design.threat_groups) > 1:
-        theta = _grouped_linear(design, beta)
+        theta = grouped_linear(design, beta)
     else:
         theta = pt.as_tensor_variable(design.threat_X) @ beta[0]
     eta = threat["lambda_0"] + theta + threat_offset(design, threat["source"])
@@ -249,33 +237,6 @@ def _threat_likelihood(design: Design, threat: dict):
             observed=design.threat_y[design.dispute_idx], dims="dispute_obs",
         )
     return pm.math.sigmoid(eta)
-
-
-#: Largest group-expanded threat design (rows × groups × sources) kept as a dense matrix.
-MAX_EXPANDED_CELLS = 20_000_000
-
-
-def _grouped_linear(design: Design, beta, rows: np.ndarray | None = None):
-    """``theta[r] = X[r] . beta[group[r]]`` for group-specific threat weights (``rows``: a subset, in order).
-
-    With few groups, the design is expanded once to ``X ⊗ onehot(group)`` so that
-    theta and its gradient are two matrix-vector products; gathering beta rows per
-    observation instead costs a scatter-add per source in the gradient (≈3× slower).
-    """
-    X = design.threat_X if rows is None else design.threat_X[rows]
-    group = design.threat_group if rows is None else design.threat_group[rows]
-    n, n_src = X.shape
-    n_grp = len(design.threat_groups)
-    if n * n_src * n_grp <= MAX_EXPANDED_CELLS:
-        expanded = np.zeros((n, n_grp * n_src))
-        for g in range(n_grp):
-            in_group = group == g
-            expanded[in_group, g * n_src:(g + 1) * n_src] = X[in_group]
-        return pt.as_tensor_variable(expanded) @ beta.flatten()
-    # One 1-D gather per source: its gradient is a 1-D scatter-add, where
-    # gathering whole rows of beta would need a much slower N-D one.
-    Xt = pt.as_tensor_variable(X)
-    return sum(Xt[:, s] * beta[:, s][group] for s in range(n_src))
 
 
 def _vector(spec: ModelSpec, name: str, dim: str):
@@ -302,12 +263,25 @@ def _alliance_parameters(design: Design, spec: ModelSpec) -> dict:
 
 
 def _year_effects(design: Design, spec: ModelSpec):
-    """Zero-sum year intercepts with scale ``sigma_year``: centred (``year_effect``) where the
-    years carry many allied rows (``Design.year_centred``), else non-centred (``z_year``)."""
+    """Zero-sum year intercepts with scale ``sigma_year``, recorded as ``year_effect``.
+
+    ``ZeroSumNormal(sigma_year)`` is the distribution of ``a - mean(a)`` for independent
+    ``a_t ~ Normal(0, sigma_year)``; the ``a_t`` are sampled centred (``year_raw_centred``)
+    in the years with allied rows and non-centred (``z_year_other``) in the others
+    (``Design.year_centred``), so the same prior takes each year's better geometry.
+    """
     sigma_year = _scalar(spec, "sigma_year")
-    if design.year_centred:
-        return pm.ZeroSumNormal("year_effect", sigma=sigma_year, dims="year")
-    return sigma_year * pm.ZeroSumNormal("z_year", sigma=1.0, dims="year")
+    model = pm.modelcontext(None)
+    mask = np.zeros(len(design.years), bool) if design.year_centred is None else design.year_centred
+    centred, other = np.flatnonzero(mask), np.flatnonzero(~mask)
+    raw = pt.zeros(len(design.years))
+    if len(centred):
+        model.add_coord("year_centred", [design.years[i] for i in centred])
+        raw = raw[centred].set(pm.Normal("year_raw_centred", 0.0, sigma_year, dims="year_centred"))
+    if len(other):
+        model.add_coord("year_other", [design.years[i] for i in other])
+        raw = raw[other].set(sigma_year * pm.Normal("z_year_other", 0.0, 1.0, dims="year_other"))
+    return pm.Deterministic("year_effect", raw - raw.mean(), dims="year")
 
 
 def _dyad_effects(design: Design, spec: ModelSpec, p: dict):

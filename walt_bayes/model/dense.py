@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pytensor.tensor as pt
 
 #: Use the dense form when years × states³ is at most this many times the triad count.
 DENSE_FLOP_RATIO = 20
@@ -66,8 +67,6 @@ class DenseLayout:
 
 def shared_tensor(layout: DenseLayout, tau, persistent: bool = False):
     """PyTensor graph of S (or S_persistent) for a vector ``tau`` of threat probabilities."""
-    import pytensor.tensor as pt
-
     shape = (layout.n_years, layout.n_states, layout.n_states)
     # Flat 1-D indices: 1-D set/gather ops (and their gradients) are the fast ones.
     threat_flat = np.ravel_multi_index((layout.threat_t, layout.threat_j, layout.threat_i), shape)

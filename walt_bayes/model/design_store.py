@@ -72,7 +72,7 @@ def design_to_dataset(design: Design) -> xr.Dataset:
             "data_rates": design.data_rates,
             "n_state_years": design.n_state_years,
             "case_control": design.case_control,
-            "year_centred": bool(design.year_centred),
+            "year_centred": [bool(c) for c in design.year_centred] if design.year_centred is not None else False,
             "threat_centred": [bool(c) for c in design.threat_centred],
             "ally_onset": bool(design.ally_onset),
         }
@@ -192,7 +192,7 @@ def design_from_dataset(cls: type[Design], ds: xr.Dataset) -> Design:
     if "dyad_centred" in ds:
         d.dyad_centred = ds["dyad_centred"].values.astype(bool)
         d.dyad_means = ds["dyad_means"].values
-        d.year_centred = bool(meta.get("year_centred", False))  # fits before it: non-centred
+        d.year_centred = _year_centred(meta.get("year_centred", False), len(d.years))
     else:
         d.set_dyad_parameterisation()
     return d
@@ -242,3 +242,10 @@ def _get_terms(d: Design, ds: xr.Dataset) -> None:
     d.term_center = ds["term_center"].values
     d.term_scale = ds["term_scale"].values
     d.term_latent = [str(s) for s in ds["term_latent"].values]
+
+
+def _year_centred(stored, n_years: int) -> np.ndarray:
+    """Per-year choice of a stored design; fits before it stored one choice for every year."""
+    if isinstance(stored, list):
+        return np.asarray(stored, dtype=bool)
+    return np.full(n_years, bool(stored) and n_years > 1)

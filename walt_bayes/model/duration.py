@@ -136,7 +136,6 @@ from walt_bayes.model.duration_covariates import (
     war_won_cow,
     war_won_embedded,
 )
-from walt_bayes.model.hazard import draw_duration_outcomes as draw_duration_outcomes
 from walt_bayes.model.hazard import duration_block as duration_block
 from walt_bayes.model.hazard import duration_parameters as duration_parameters
 from walt_bayes.model.plugin import plugin_tau

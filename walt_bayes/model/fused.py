@@ -42,6 +42,7 @@ import pytensor.tensor as pt
 from llvmlite import ir as llvm_ir
 from numba.core import types
 from numba.extending import intrinsic
+from pytensor.gradient import disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
@@ -592,8 +593,6 @@ class FusedLogLik(Op):
         output_storage[1][0] = grad
 
     def pullback(self, inputs, outputs, output_grads):
-        from pytensor.gradient import disconnected_type
-
         g_value = output_grads[0]
         return [g_value[0] * outputs[1]] + [disconnected_type() for _ in inputs[1:]]
 

@@ -7,8 +7,11 @@ The arrays come from :mod:`walt_bayes.model.duration`; the fused sampling kernel
 from __future__ import annotations
 
 import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
 
 from walt_bayes.errors import ModelError
+from walt_bayes.model.threat_graph import grouped_linear, threat_offset
 from walt_bayes.spec import ModelSpec
 
 
@@ -35,8 +38,6 @@ def duration_block(design, spec: ModelSpec, latent: dict | None, keep_latent: bo
     keep_latent : bool
         Record the standardised ΔS as the deterministic ``duration_dS``.
     """
-    import pymc as pm
-
     dur = design.duration
     if dur is None:
         return
@@ -86,16 +87,11 @@ def duration_parameters(design, spec: ModelSpec) -> list:
 
 def _model_tau(design, rows: np.ndarray | None = None):
     """tau of the threat ``rows`` (default: all) from the threat block's variables in the model in context."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    from walt_bayes.model.build import _grouped_linear, threat_offset
-
     model = pm.modelcontext(None)
     if "lambda_0" not in model.named_vars:
         raise ModelError("duration term 'threat_rise' needs the threat block (lambda_0, beta) in the model")
     if len(design.threat_groups) > 1:
-        theta = _grouped_linear(design, model["beta"], rows)
+        theta = grouped_linear(design, model["beta"], rows)
     else:
         beta = pt.stack([model[f"beta_{s}"] for s in design.sources])
         X = design.threat_X if rows is None else design.threat_X[rows]
@@ -111,8 +107,6 @@ def _delta_shared_tensor(design, tau=None):
     its kernel, :mod:`walt_bayes.model.fused`), tau is built for the threat rows the
     block's triads use only (5,966 of the embedded panel's 10,960).
     """
-    import pytensor.tensor as pt
-
     dur = design.duration
     ji, jk = dur.tri_ji, dur.tri_jk
     if tau is None:
@@ -121,35 +115,3 @@ def _delta_shared_tensor(design, tau=None):
         ji, jk = np.searchsorted(rows, ji), np.searchsorted(rows, jk)
     S = pt.zeros(len(dur.s_keys))[dur.tri_s].inc(tau[ji] * tau[jk])
     return (S[dur.s_now] - S[dur.s_prev]) / dur.dS_scale
-
-
-def draw_duration_outcomes(design, spec: ModelSpec, values: dict[str, float | np.ndarray], seed: int) -> np.ndarray:
-    """Draw ``alliance_end`` from the model with parameters fixed (``pm.do``), for recovery checks.
-
-    The spell-years at risk stay those of the design (each row is a conditionally
-    independent Bernoulli in the model, so this is a draw from the block's likelihood).
-    ``values`` must fix every free variable the block depends on (with the threat block,
-    its parameters too).
-
-    Parameters
-    ----------
-    design : Design
-        With ``design.duration``.
-    spec : ModelSpec
-    values : dict
-        Variable name → value for every free variable the block depends on.
-    seed : int
-        Integer seed of the draw.
-
-    Returns
-    -------
-    numpy.ndarray of int64
-        One 0/1 outcome per spell-year at risk.
-    """
-    import pymc as pm
-
-    from walt_bayes.model.build import build_model
-
-    model = build_model(design, spec)
-    fixed = pm.do(model, {model[k]: v for k, v in values.items() if k in model.named_vars})
-    return np.asarray(pm.draw(fixed["alliance_end"], random_seed=int(seed)), dtype=np.int64)

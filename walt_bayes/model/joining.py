@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import xarray as xr
 
 from walt_bayes.errors import ModelError
@@ -175,8 +176,6 @@ def build_joining(panel: pd.DataFrame, spec: ModelSpec, design) -> None:
 
 def joining_block(design, spec: ModelSpec) -> None:
     """Add the joining likelihood to the model in context: ``joined_winner ~ Bernoulli(logit(p0) + join_winner)``."""
-    import pymc as pm
-
     j = design.joining
     if j is None:
         return

@@ -195,7 +195,7 @@ def simulate(
     seed = int(seed)
     rng = np.random.default_rng(seed)
     # Only disputes and alliances are drawn: spell endings are a function of the drawn
-    # alliances, and wartime joining needs war data (see duration.draw_duration_outcomes).
+    # alliances, and wartime joining needs war data (see draw_duration_outcomes below).
     spec = dataclasses.replace(world_spec(world), duration=None, joining=None)
     world_name = world if isinstance(world, str) and world in WORLDS else "spec"
     panel = simulate_covariates(n_states, n_years, rng)
@@ -230,3 +230,31 @@ def simulate(
     panel.attrs["name"] = f"simulated-{world_name}"
     flat = {k: float(v) for k, v in truth.items() if np.ndim(v) == 0}
     return Simulation(panel=panel, truth=flat, world=world_name, seed=seed)
+
+
+def draw_duration_outcomes(design, spec: ModelSpec, values: dict[str, float | np.ndarray], seed: int) -> np.ndarray:
+    """Draw ``alliance_end`` from the model with parameters fixed (``pm.do``), for recovery checks.
+
+    The spell-years at risk stay those of the design (each row is a conditionally
+    independent Bernoulli in the model, so this is a draw from the block's likelihood).
+    ``values`` must fix every free variable the block depends on (with the threat block,
+    its parameters too).
+
+    Parameters
+    ----------
+    design : Design
+        With ``design.duration``.
+    spec : ModelSpec
+    values : dict
+        Variable name → value for every free variable the block depends on.
+    seed : int
+        Integer seed of the draw.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        One 0/1 outcome per spell-year at risk.
+    """
+    model = build_model(design, spec)
+    fixed = pm.do(model, {model[k]: v for k, v in values.items() if k in model.named_vars})
+    return np.asarray(pm.draw(fixed["alliance_end"], random_seed=int(seed)), dtype=np.int64)

@@ -285,9 +285,9 @@ def alliance_eta(design: Design, d: dict[str, np.ndarray], latent: dict[str, np.
     if design.control_names:
         coefs = np.stack([d[f"control_{c}"] for c in design.control_names], axis=-1)
         eta += coefs @ design.controls.T
-    if "z_year" in d:
+    if "z_year" in d:  # fits stored before build._year_effects recorded year_effect
         eta += (d["sigma_year"][:, None] * d["z_year"])[:, design.ally_year]
-    elif "year_effect" in d:  # centred year intercepts (Design.year_centred)
+    elif "year_effect" in d:
         eta += d["year_effect"][:, design.ally_year]
     if design.ally_offset is not None and np.any(design.ally_offset != 0):
         eta += design.ally_offset[None, :]

@@ -81,6 +81,7 @@ import pandas as pd
 from walt_bayes.errors import SpecError, WaltError
 from walt_bayes.model.simulate import WORLDS as MODEL_WORLDS
 from walt_bayes.model.simulate import Simulation, simulate, simulate_covariates
+from walt_bayes.spec import resolve_spec_path
 
 #: Sizes like the reviewer's (issue 23).
 DEFAULT_STATES = 22
@@ -448,8 +449,6 @@ def simulate_any(world: str, n_states: int | None = None, n_years: int | None = 
     n_states = MODEL_WORLD_STATES if n_states is None else n_states
     n_years = MODEL_WORLD_YEARS if n_years is None else n_years
     if world not in MODEL_WORLDS:
-        from walt_bayes.spec import resolve_spec_path
-
         try:
             resolve_spec_path(world)
         except SpecError:

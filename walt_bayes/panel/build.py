@@ -45,7 +45,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from walt_bayes import __version__
+from walt_bayes.atomic import atomic_path
 from walt_bayes.errors import DataError
 from walt_bayes.panel import columns, verbs
 from walt_bayes.panel.verb_tools import (
@@ -317,12 +321,6 @@ def missingness(df: pd.DataFrame) -> pd.Series:
 
 def write_panel(df: pd.DataFrame, out: str | os.PathLike) -> Path:
     """Write a panel to Parquet atomically, with its attrs as JSON in the file metadata."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from walt_bayes import __version__
-    from walt_bayes.atomic import atomic_path
-
     attrs = {**df.attrs, "walt_bayes_version": __version__, "rows": len(df)}
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})
@@ -336,8 +334,6 @@ def write_panel(df: pd.DataFrame, out: str | os.PathLike) -> Path:
 
 def read_panel_attrs(path: str | os.PathLike) -> dict:
     """The attrs stored by :func:`write_panel` (DataError if the file has none)."""
-    import pyarrow.parquet as pq
-
     path = Path(path)
     try:
         meta = pq.read_schema(path).metadata or {}

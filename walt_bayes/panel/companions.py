@@ -9,6 +9,8 @@ from __future__ import annotations
 import pandas as pd
 
 from walt_bayes.errors import WaltError
+from walt_bayes.panel.embedded import episode_pair_years
+from walt_bayes.sources.read import read_source
 
 
 def episodes_for(panel: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
@@ -30,8 +32,6 @@ def episodes_for(panel: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     data_dir = panel.attrs.get("data_dir")
     if data_dir is None and panel.attrs.get("name") != "middle-east":
         return None, ""
-    from walt_bayes.panel.embedded import episode_pair_years
-
     try:
         return episode_pair_years(data_dir), ""
     except WaltError as err:
@@ -55,8 +55,6 @@ def cow_wars(panel: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     """
     if "war" not in panel.columns:
         return None, ""
-    from walt_bayes.sources.read import read_source
-
     try:
         wars = read_source("cow_war_inter")
     except WaltError as err:

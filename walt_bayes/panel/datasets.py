@@ -22,6 +22,7 @@ import pandas as pd
 
 from walt_bayes.errors import DataError, describe_rows
 from walt_bayes.panel import columns, named
+from walt_bayes.panel.embedded import FILES, load_middle_east
 from walt_bayes.panel.hashing import panel_sha256
 
 EMBEDDED = "middle-east"
@@ -177,8 +178,6 @@ def _column_problem(col: str, values: pd.Series) -> tuple[str, np.ndarray] | Non
 
 
 def _embedded_dir(path: Path) -> bool:
-    from walt_bayes.panel.embedded import FILES
-
     return path.is_dir() and any((path / f).exists() for f in FILES.values())
 
 
@@ -195,8 +194,6 @@ def load_dataset(data: str | Path) -> Dataset:
         Unreadable file, missing required column, bad value, duplicate keys.
     """
     if str(data) == EMBEDDED:
-        from walt_bayes.panel.embedded import load_middle_east
-
         panel = load_middle_east()
         name = EMBEDDED
     elif named.is_named(str(data)):
@@ -209,8 +206,6 @@ def load_dataset(data: str | Path) -> Dataset:
                 f"{path}: a folder given as --data must hold the embedded CSV files "
                 "(states.csv, state_years.csv, …; see data/middle_east/CODEBOOK.md)"
             )
-        from walt_bayes.panel.embedded import load_middle_east
-
         panel = load_middle_east(path)
         name = path.resolve().name.replace("_", "-")
     else:

@@ -55,6 +55,7 @@ from walt_bayes.panel.me_atop_reference import ONGOING as ONGOING
 from walt_bayes.panel.me_atop_reference import AtopAlliance as AtopAlliance
 from walt_bayes.panel.me_atop_reference import load_atop_alliances as load_atop_alliances
 from walt_bayes.panel.me_derive import member_pairs
+from walt_bayes.sources.read import read_source
 
 #: Share of an ATOP alliance's panel dyad-years that the embedded coding must ally
 #: for the alliance to count as matched.
@@ -97,8 +98,6 @@ def read_atop(
     """The mirror's ``atop_alliance`` frame (read through the source cache when not given)."""
     if atop is not None:
         return atop
-    from walt_bayes.sources.read import read_source
-
     return read_source("atop_alliance", mirror=mirror)
 
 

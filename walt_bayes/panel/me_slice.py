@@ -33,11 +33,15 @@ are in ``attrs["slice"]``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
 from walt_bayes.errors import DataError
+from walt_bayes.panel.build import order_columns
 from walt_bayes.panel.columns import KEYS
+from walt_bayes.panel.embedded import FIRST_YEAR, LAST_YEAR, load_middle_east, resolve_data_dir
 
 #: The alliance measure of each named slice.
 MEASURES = {
@@ -55,8 +59,6 @@ ATOP_COLUMNS = ("ally", "pledge12", "pledge21", "ally_onset", *ATOP_FLAGS)
 
 def embedded_attrs() -> dict:
     """Attrs that point the duration and joining blocks at the bundled embedded data folder."""
-    from walt_bayes.panel.embedded import resolve_data_dir
-
     return {"data_dir": str(resolve_data_dir(None).resolve())}
 
 
@@ -84,8 +86,16 @@ def any_pledge(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def slice_panel(name: str) -> pd.DataFrame:
+def slice_panel(name: str, global_panel: Callable[[tuple[int, int]], pd.DataFrame]) -> pd.DataFrame:
     """The named Middle East slice ``name`` (a key of :data:`MEASURES`), built from the sources.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`MEASURES`.
+    global_panel : callable
+        ``(first, last) -> panel``: the global COW panel of those years
+        (:func:`walt_bayes.panel.named.global_panel`, which caches it).
 
     Returns
     -------
@@ -99,9 +109,6 @@ def slice_panel(name: str) -> pd.DataFrame:
     DataError
         Unknown name, or the two panels share no row.
     """
-    from walt_bayes.panel.embedded import FIRST_YEAR, LAST_YEAR, load_middle_east
-    from walt_bayes.panel.named import global_panel
-
     if name not in MEASURES:
         raise DataError(f"'{name}' is not a Middle East slice ({', '.join(MEASURES)})")
     measure = MEASURES[name]
@@ -127,8 +134,6 @@ def slice_panel(name: str) -> pd.DataFrame:
         out = out.merge(coded, on=list(KEYS), how="left", validate="one_to_one")
     elif measure == "atop-any":
         out = any_pledge(out)
-    from walt_bayes.panel.build import order_columns
-
     out = order_columns(out.reset_index(drop=True))
     # The global panel's provenance (sources, their sha256), not its row count or writer.
     kept = {k: v for k, v in world.attrs.items() if k not in ("rows", "walt_bayes_version")}

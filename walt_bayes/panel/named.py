@@ -40,6 +40,9 @@ from pathlib import Path
 import pandas as pd
 
 from walt_bayes.errors import DataError
+from walt_bayes.panel.build import PANEL_SOURCES, build_global_panel, read_panel, write_panel
+from walt_bayes.paths import cache_root
+from walt_bayes.sources import registry
 
 #: The named Middle East slices and what they are (see the module docstring).
 SLICES: dict[str, str] = {
@@ -96,9 +99,6 @@ def global_years(name: str) -> tuple[int, int]:
 
 def cache_key(extra: str = "") -> str:
     """16 hex digits of the sources' sha256, the building code and ``extra``."""
-    from walt_bayes.panel.build import PANEL_SOURCES
-    from walt_bayes.sources import registry
-
     h = hashlib.sha256(f"v{CACHE_VERSION}|{extra}".encode())
     for n in PANEL_SOURCES:
         h.update(f"{n}:{registry.get(n).sha256}".encode())
@@ -110,6 +110,7 @@ def cache_key(extra: str = "") -> str:
 
 def embedded_files_hash() -> str:
     """sha256 (16 hex digits) of the bundled embedded CSV files (the slices depend on them)."""
+    # lazy: walt_bayes.panel.embedded imports pandera (~1.3 s); the CLI's start-up imports named
     from walt_bayes.panel.embedded import FILES, resolve_data_dir
 
     folder = resolve_data_dir(None)
@@ -122,8 +123,6 @@ def embedded_files_hash() -> str:
 
 def cache_path(name: str, key: str) -> Path:
     """Where the named panel ``name`` with cache key ``key`` is stored."""
-    from walt_bayes.paths import cache_root
-
     return cache_root() / "panels" / f"{name}-{key}.parquet"
 
 
@@ -133,8 +132,6 @@ def cached(name: str, key: str, build: Callable[[], pd.DataFrame]) -> pd.DataFra
     Older files of the same name (other keys) are removed once the new one is written,
     so the cache holds one version of each panel.
     """
-    from walt_bayes.panel.build import read_panel, write_panel
-
     path = cache_path(name, key)
     if path.exists():
         try:
@@ -151,8 +148,6 @@ def cached(name: str, key: str, build: Callable[[], pd.DataFrame]) -> pd.DataFra
 
 def global_panel(years: tuple[int, int]) -> pd.DataFrame:
     """The global COW panel of ``years`` (every dyad), from the cache or built and cached."""
-    from walt_bayes.panel.build import build_global_panel
-
     name = f"global-{years[0]}-{years[1]}"
     return cached(name, cache_key(), lambda: build_global_panel(years=years))
 
@@ -166,18 +161,17 @@ def load_named(name: str) -> pd.DataFrame:
         Unknown name; SourceError when a source is neither cached nor in the mirror.
     """
     if name in SLICES:
-        from walt_bayes.panel.me_slice import slice_panel
+        # lazy: me_slice imports walt_bayes.panel.embedded, hence pandera (see embedded_files_hash)
+        from walt_bayes.panel.me_slice import embedded_attrs, slice_panel
 
         key = cache_key(embedded_files_hash())
-        panel = cached(name, key, lambda: slice_panel(name))
+        panel = cached(name, key, lambda: slice_panel(name, global_panel))
     elif GLOBAL_NAME.match(name):
         panel = global_panel(global_years(name))
     else:
         raise DataError(f"'{name}' is not a named panel ({known_names()})")
     panel.attrs["name"] = name
     if name == "middle-east-global-embedded":
-        from walt_bayes.panel.me_slice import embedded_attrs
-
         # The embedded coding's alliances: the duration and wartime-joining blocks read its
         # episodes and war_joining.csv (the bundled data folder), as on the embedded panel.
         panel.attrs.update(embedded_attrs())

@@ -118,6 +118,7 @@ def add_distance(df: pd.DataFrame, *, sources: Sources = None) -> pd.DataFrame:
 def second_order_neighbour_keys(contdir: pd.DataFrame, years: Iterable[int]) -> np.ndarray:
     """Directed dyad-year keys of states that share a contiguous neighbour (conttype 1-5)
     but are not contiguous themselves, for the given years (sparse A @ A per year)."""
+    # lazy: scipy.sparse (~0.5 s) stays off `import walt_bayes.panel.build` (and the panel verbs)
     from scipy import sparse
 
     keys, vals = contiguity_table(contdir)

@@ -17,6 +17,20 @@ import pandas as pd
 import pandera.pandas as pa
 
 from walt_bayes.errors import WaltError
+from walt_bayes.panel.embedded import _load_state_years, _load_states, resolve_data_dir
+from walt_bayes.panel.me_checks import binary_column as _binary
+from walt_bayes.panel.me_checks import int_column as _int
+from walt_bayes.panel.me_checks import known_codes as _known
+from walt_bayes.panel.me_checks import not_before as _not_before
+from walt_bayes.panel.me_checks import read_text_csv
+from walt_bayes.panel.me_checks import row_check as _row_check
+from walt_bayes.panel.me_checks import text_column as _text
+from walt_bayes.panel.me_checks import validate as _validate
+from walt_bayes.panel.me_checks import years_check as _years
+from walt_bayes.panel.me_codebook import FIRST_YEAR, LAST_YEAR
+from walt_bayes.panel.me_codebook import SLUG as _SLUG
+from walt_bayes.panel.me_schemas import Membership as _Membership
+from walt_bayes.sources.read import read_source
 
 FILE = "war_joining.csv"
 COLUMNS = (
@@ -33,16 +47,6 @@ WAR_FIRST_YEAR = 1945
 
 
 def _schema(states: pd.DataFrame, members) -> pa.DataFrameSchema:
-    from walt_bayes.panel.me_checks import binary_column as _binary
-    from walt_bayes.panel.me_checks import int_column as _int
-    from walt_bayes.panel.me_checks import known_codes as _known
-    from walt_bayes.panel.me_checks import not_before as _not_before
-    from walt_bayes.panel.me_checks import row_check as _row_check
-    from walt_bayes.panel.me_checks import text_column as _text
-    from walt_bayes.panel.me_checks import years_check as _years
-    from walt_bayes.panel.me_codebook import FIRST_YEAR, LAST_YEAR
-    from walt_bayes.panel.me_codebook import SLUG as _SLUG
-
     def counts_match(d: pd.DataFrame) -> pd.Series:
         decided = d["side_won"].notna()
         counts = d["winner_side_before"].notna() & d["loser_side_before"].notna()
@@ -114,11 +118,6 @@ def load_war_joining(data_dir: str | Path | None = None) -> pd.DataFrame:
         A missing file or column, or a bad value: one line naming the file, the
         column and the CSV line numbers (header = line 1).
     """
-    from walt_bayes.panel.embedded import _load_state_years, _load_states, resolve_data_dir
-    from walt_bayes.panel.me_checks import read_text_csv
-    from walt_bayes.panel.me_checks import validate as _validate
-    from walt_bayes.panel.me_schemas import Membership as _Membership
-
     path = resolve_data_dir(data_dir)
     file = path / FILE
     df = read_text_csv(file, COLUMNS)
@@ -191,16 +190,12 @@ def joiners_for_panel(panel: pd.DataFrame) -> tuple[pd.DataFrame | None, dict, s
     """
     data_dir = panel.attrs.get("data_dir")
     if data_dir is not None or panel.attrs.get("name") == "middle-east":
-        from walt_bayes.panel.embedded import resolve_data_dir
-
         path = resolve_data_dir(data_dir) / FILE
         if not path.is_file():
             return None, {}, f"no {FILE} in {path.parent}"
         table = load_war_joining(data_dir)
         return table, {"source": FILE, "sha256": _file_sha256(path)}, ""
     if "war" in panel.columns:
-        from walt_bayes.sources.read import read_source
-
         try:
             wars = read_source("cow_war_inter")
         except WaltError as err:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import arviz as az
 import numpy as np
 import pandas as pd
 
+from walt_bayes.errors import WaltError
 from walt_bayes.report.fit_view import ReportFit
 
 
@@ -29,17 +32,12 @@ def compare_elpd(fits: dict[str, ReportFit]) -> tuple[pd.DataFrame | None, list[
     ``az.loo`` per fit and ``az.compare``.  Returns ``(None, [reason])`` when the fits
     cannot be compared (different data or alliance rows).
     """
-    import warnings
-
-    import arviz as az
-
     try:
+        # lazy: walt_bayes.compare.table imports nutpie and numba (through compare.kfold)
         from walt_bayes.compare import compare_runs
     except ImportError:
         compare_runs = None
     if compare_runs is not None:
-        from walt_bayes.errors import WaltError
-
         try:
             table = compare_runs([f.path for f in fits.values()], method="loo", progress=False)
         except WaltError as err:

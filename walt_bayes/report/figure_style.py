@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import arviz as az
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 
 from walt_bayes.fit.diagnostics import CI_PROB
 
@@ -22,8 +23,6 @@ def figure_of(pc) -> Figure:
 
 def percent_axis(ax, axis: str = "y") -> None:
     """Label the ``axis`` of ``ax`` in percent (its values are shares)."""
-    from matplotlib.ticker import PercentFormatter
-
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(
         PercentFormatter(1.0, decimals=None)
     )

@@ -20,8 +20,11 @@ from arviz_stats.base import array_stats
 from walt_bayes.fit.diagnostics import CI_PROB
 from walt_bayes.fit.draws import stack_draws
 from walt_bayes.fit.loaded import LoadedFit, open_fit
+from walt_bayes.fit.network_checks import fit_network_checks, stored_network_checks
 from walt_bayes.model.design import Design
 from walt_bayes.panel.columns import region_of
+from walt_bayes.panel.datasets import load_dataset
+from walt_bayes.panel.embedded import load_states
 from walt_bayes.spec import ModelSpec
 
 
@@ -126,8 +129,6 @@ def state_labels(data_name: str, codes) -> tuple[dict[int, str], dict[int, str]]
     names: dict[int, str] = {}
     abbs: dict[int, str] = {}
     if data_name == "middle-east":
-        from walt_bayes.panel.embedded import load_states
-
         states = load_states()
         names = {int(c): str(n) for c, n in zip(states["ccode"], states["name"], strict=True)}
         abbs = {int(c): str(a) for c, a in zip(states["ccode"], states["abb"], strict=True)}
@@ -140,8 +141,6 @@ def state_labels(data_name: str, codes) -> tuple[dict[int, str], dict[int, str]]
 def state_regions(data_name: str, design: Design, spec: ModelSpec, codes) -> dict[int, str]:
     """Region of each state: embedded subregions, else the fit's groups, else COW blocks."""
     if data_name == "middle-east":
-        from walt_bayes.panel.embedded import load_states
-
         states = load_states()
         return {int(c): str(r) for c, r in zip(states["ccode"], states["subregion"], strict=True)}
     out: dict[int, str] = {}
@@ -174,8 +173,6 @@ def fit_panel(fit: ReportFit) -> pd.DataFrame | None:
     """The panel a fit was made on, where it can be rebuilt unchanged: the embedded data, same sha256."""
     if str(fit.tree.attrs.get("data_name", "")) != "middle-east":
         return None
-    from walt_bayes.panel.datasets import load_dataset
-
     dataset = load_dataset("middle-east")
     return dataset.panel if dataset.sha256 == str(fit.tree.attrs.get("data_sha256", "")) else None
 
@@ -188,8 +185,6 @@ def network_checks(fit: ReportFit) -> dict:
     posterior predictive draws (the hostile-pair check needs the panel: the embedded data
     are rebuilt, other panels skip that check).
     """
-    from walt_bayes.fit.network_checks import fit_network_checks, stored_network_checks
-
     result = stored_network_checks(fit.tree)
     if result is None:
         try:

@@ -246,6 +246,7 @@ def thresholds_text(thresholds) -> str:
 
 def _fixed(x) -> str:
     """About 3 significant digits in fixed point (as the CLI shows them), or :data:`MISSING`."""
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import fmt_fixed
 
     text = fmt_fixed(x)
@@ -254,6 +255,7 @@ def _fixed(x) -> str:
 
 def _evidence_text(row) -> str:
     """The last column: the statement (or the part's quantity), the reason and the note."""
+    # lazy: walt_bayes.hypotheses.verdicts imports ArviZ (seconds)
     from walt_bayes.hypotheses.verdicts import UNRELIABLE
 
     head = f"↳ {row['quantity']}" if row["part_of"] else row["statement"]
@@ -264,6 +266,7 @@ def _evidence_text(row) -> str:
 
 def _evidence_row(r) -> list[str]:
     """One row of the evidence table as LaTeX cells."""
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import format_row
 
     # format_row: one fixed-point format for the mean and its bounds, '—' for NaN.
@@ -332,6 +335,7 @@ def evidence_latex(table: pd.DataFrame, *, variant: str, data: str, thresholds) 
     str
         A ``longtable`` of every row, then (when the table has them) a ``table`` of the pairs.
     """
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import convergence_banner, pairs_table
 
     rows = [_evidence_row(r) for _, r in table.iterrows()]
@@ -379,6 +383,7 @@ def summary_latex(
     chains, draws : int, optional
         Chains and draws per chain, named in the caption when given.
     """
+    # lazy: walt_bayes.fit.diagnostics imports ArviZ (seconds)
     from walt_bayes.fit.diagnostics import ESS_MIN, RHAT_MAX
 
     lb = next(c for c in summary.columns if str(c).endswith("_lb"))

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from walt_bayes.fit.diagnostics import CI_PROB
+from walt_bayes.fit.network_checks import CHECKS
 from walt_bayes.panel.columns import region_of
 from walt_bayes.report.fit_view import ReportFit, hdi, stacked
 
@@ -119,8 +120,6 @@ def network_checks_table(result: dict) -> pd.DataFrame:
     Columns ``check``, ``observed``, ``replicated mean``, ``interval low``/``high``,
     ``P(rep > obs)``, ``flag`` (``outside`` or ``inside``) and ``what it means``.
     """
-    from walt_bayes.fit.network_checks import CHECKS
-
     rows = []
     for row in result.get("checks", []):
         _, above, below = CHECKS[row["name"]]

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 
 from walt_bayes.fit.diagnostics import CI_PROB
+from walt_bayes.panel.build import PANEL_SOURCES
+from walt_bayes.paths import bundled_path
 from walt_bayes.report.comparison import ELPD_COLUMNS, compare_elpd, fit_labels
 from walt_bayes.report.fit_view import (
     ReportFit,
@@ -62,6 +64,8 @@ from walt_bayes.report.threat_quantities import (
     threat_weights,
 )
 from walt_bayes.report.verdict_text import plain_summary
+from walt_bayes.sources.registry import citations
+from walt_bayes.spec import DEFAULT_PRIORS
 
 __all__ = [
     "DATA_DRIVEN_MU",
@@ -155,8 +159,6 @@ def data_sources(fit: ReportFit) -> dict:
     """Where a fit's data came from and what to cite: ``{"description", "citations"}``."""
     name = str(fit.tree.attrs.get("data_name", ""))
     if name == "middle-east":
-        from walt_bayes.paths import bundled_path
-
         cites: list[str] = []
         codebook = bundled_path("data", "middle_east", "CODEBOOK.md")
         if codebook.exists():
@@ -177,9 +179,6 @@ def data_sources(fit: ReportFit) -> dict:
             "citations": cites,
         }
     if name.startswith("global-cow"):
-        from walt_bayes.panel.build import PANEL_SOURCES
-        from walt_bayes.sources.registry import citations
-
         return {
             "description": (
                 "Global COW directed dyad-year panel built from the peacesciencer data files "
@@ -232,8 +231,6 @@ def effects_table(fit: ReportFit, prob: float = CI_PROB) -> pd.DataFrame:
 
 def priors_table(fit: ReportFit) -> pd.DataFrame:
     """The resolved prior of each parameter family, as the fit's spec states it."""
-    from walt_bayes.spec import DEFAULT_PRIORS
-
     spec = fit.spec
     rows = []
     for name in sorted(set(DEFAULT_PRIORS) | set(spec.priors)):

@@ -23,9 +23,14 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import nbformat
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from walt_bayes.atomic import atomic_path
 from walt_bayes.errors import FitFileError, WaltError
 from walt_bayes.paths import bundled_path, cache_root, pytensor_cache_flags
+from walt_bayes.report.export import notebook_to_html
 from walt_bayes.report.qmd import Qmd, read_qmd, to_notebook
 
 FIT_TEMPLATE = "fit_report.qmd"
@@ -64,8 +69,9 @@ def check_run_dir(run_dir: str | Path) -> Path:
     fit = path if path.is_file() else path / "fit.nc"
     if not fit.exists():
         raise FitFileError(f"{fit}: no such fit file")
-    import h5py
+    import h5py  # lazy: h5py (a second to import) only reads the format tag here
 
+    # lazy: walt_bayes.fit.fitfile imports xarray and PyMC; the report's kernel reads the fits
     from walt_bayes.fit.fitfile import FORMAT
 
     try:
@@ -184,8 +190,6 @@ def render_qmd(
 
 
 def _log(message: str) -> None:
-    from rich.console import Console
-
     Console(stderr=True).print(f"[dim]{message}[/]", highlight=False)
 
 
@@ -253,9 +257,10 @@ def _render_jupyter(qmd: Qmd, params: dict, out: Path, progress: bool, timeout: 
 
 def _notebook_client(nb, tmp: str, timeout: int):
     """An nbclient runner of ``nb`` whose kernel spec (this interpreter) lives in ``tmp``."""
+    # lazy: jupyter_client and nbclient (seconds to import) only when a report runs in a kernel
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
+    from jupyter_client.manager import KernelManager  # lazy: jupyter_client, as above
+    from nbclient import NotebookClient  # lazy: nbclient, as above
 
     ksm = KernelSpecManager(kernel_dirs=[str(write_kernel_spec(Path(tmp)))])
     km = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
@@ -272,15 +277,6 @@ def _notebook_client(nb, tmp: str, timeout: int):
 
 def _progress_bar(qmd: Qmd, progress: bool):
     """A transient Rich bar on stderr counting the code cells (disabled without ``progress``)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     return Progress(
         TextColumn(f"[bold]{qmd.path.stem}[/]"),
         BarColumn(),
@@ -295,6 +291,7 @@ def _progress_bar(qmd: Qmd, progress: bool):
 
 def _execute(nb, qmd: Qmd, tmp: str, progress: bool, timeout: int) -> None:
     """Execute ``nb``'s code cells in place; any failure is a ReportError naming the cell."""
+    # lazy: nbclient (seconds to import) only when a report runs in a kernel
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     client = _notebook_client(nb, tmp, timeout)
@@ -334,13 +331,9 @@ def _execute(nb, qmd: Qmd, tmp: str, progress: bool, timeout: int) -> None:
 def _write_executed(nb, qmd: Qmd, params: dict, out: Path) -> None:
     """Write the executed notebook itself (``.ipynb``) or its self-contained HTML page."""
     if out.suffix.lower() == NOTEBOOK_SUFFIX:
-        import nbformat
-
         with atomic_path(out, suffix=NOTEBOOK_SUFFIX) as tmp_out:
             nbformat.write(nb, tmp_out)
         return
-    from walt_bayes.report.export import notebook_to_html
-
     footer = (
         f"Rendered by walt-bayes without Quarto (Jupyter kernel, nbclient) from {qmd.path.name}; "
         f"parameters: {json.dumps(params)}."

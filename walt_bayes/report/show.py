@@ -36,7 +36,7 @@ VERDICT_CLASS = {
 def setup() -> None:
     """Quiet, headless kernel settings for a report (called by the first cell)."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    import matplotlib
+    import matplotlib  # lazy: matplotlib (a second), after MPLBACKEND is set above
 
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
         matplotlib.use("Agg")
@@ -46,6 +46,7 @@ def setup() -> None:
 
 
 def _display(obj) -> None:
+    # lazy: IPython (seconds) is there in a report's kernel, not where study findings use esc()
     from IPython.display import display
 
     display(obj)
@@ -53,6 +54,7 @@ def _display(obj) -> None:
 
 def raw(text: str) -> None:
     """Show trusted HTML built by these helpers."""
+    # lazy: IPython (seconds) is there in a report's kernel, not where study findings use esc()
     from IPython.display import HTML
 
     _display(HTML(text))
@@ -80,7 +82,9 @@ def fmt(value, digits: int = 2) -> str:
 
 def figure(fig, alt: str = "") -> None:
     """Show a matplotlib figure as an embedded PNG and close it."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib (a second), after setup() chose Agg
+
+    # lazy: IPython (seconds) is there in a report's kernel, not where study findings use esc()
     from IPython.display import Image
 
     buf = io.BytesIO()
@@ -166,8 +170,9 @@ def evidence(table: pd.DataFrame, caption: str = "Evidence for Walt's hypotheses
     its convergence checks gets a warning above the table; the notes in
     ``table.attrs["notes"]`` (thresholds, how effects were computed) follow it.
     """
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import convergence_banner, row_numbers
-    from walt_bayes.hypotheses.table import fmt as sig
+    from walt_bayes.hypotheses.table import fmt as sig  # lazy: as above (ArviZ)
 
     banner = convergence_banner(table)
     if banner:
@@ -200,6 +205,7 @@ def evidence(table: pd.DataFrame, caption: str = "Evidence for Walt's hypotheses
     raw(table_html(pd.DataFrame(rows), classes={"verdict": verdict_class}, caption=caption))
     notes = list(table.attrs.get("notes") or [])
     if not notes:
+        # lazy: walt_bayes.hypotheses.verdicts imports ArviZ (seconds)
         from walt_bayes.hypotheses.verdicts import Thresholds
 
         notes = [Thresholds().describe()]

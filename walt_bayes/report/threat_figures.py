@@ -9,6 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
 
 from walt_bayes.report import threat_quantities as tq
 from walt_bayes.report.figure_style import BLUE, GREY, PCT, forest
@@ -64,8 +65,6 @@ def threat_over_time(fit: ReportFit, dyads: list[tuple[int, int]], ax=None) -> F
 
 def threat_network(fit: ReportFit, year: int, top: int = 15) -> Figure:
     """The strongest directed threats in ``year``: states on a circle, arrows source → target."""
-    from matplotlib.patches import FancyArrowPatch
-
     edges = tq.threat_network(fit, year, top)
     keys = fit.design.threat_keys
     states = sorted(

@@ -41,6 +41,7 @@ _TALLY_ORDER = (
 
 def _figures(r) -> str:
     """Mean, HDI and probability of direction of one evidence row, in words."""
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import format_row
 
     scale = str(r.get("scale", "") or "")

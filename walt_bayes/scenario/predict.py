@@ -17,11 +17,14 @@ import pandas as pd
 import xarray as xr
 
 from walt_bayes.atomic import atomic_path
-from walt_bayes.fit.fitfile import check_provenance
+from walt_bayes.fit.fitfile import check_provenance, fit_meta
 from walt_bayes.fit.loaded import LoadedFit, as_loaded, open_fit
 from walt_bayes.model.design import Design
+from walt_bayes.panel.datasets import EMBEDDED, load_dataset
+from walt_bayes.panel.hashing import legacy_panel_sha256
 from walt_bayes.scenario import tables
 from walt_bayes.scenario.apply import apply_scenario
+from walt_bayes.scenario.figures import save_figures
 from walt_bayes.scenario.propagate import HORIZON, affected_rows, propagate
 from walt_bayes.scenario.rebuild import Rebuilder
 from walt_bayes.scenario.spec import Scenario, ScenarioError, load_scenario
@@ -56,8 +59,6 @@ class ScenarioResult:
 
     def write(self, out: str | Path, top: int = 20) -> list[Path]:
         """Write ``threat.csv``, ``alliance.csv`` (and ``survival.csv``) and the figures into ``out``."""
-        from walt_bayes.scenario.figures import save_figures
-
         out = Path(out)
         written = []
         for name, table in (
@@ -92,9 +93,6 @@ def fit_panel(tree: xr.DataTree, data: str | None = None, *, option: str = "data
         No panel given for a fit not made on the embedded data, or the panel's sha256
         differs from the fit's.
     """
-    from walt_bayes.panel.datasets import EMBEDDED, load_dataset
-    from walt_bayes.panel.hashing import legacy_panel_sha256
-
     name = str(tree.attrs.get("data_name"))
     if data is None:
         if name != EMBEDDED:
@@ -206,8 +204,6 @@ def _tables(B: Design, S: Design, affected, drawn, names: StateNames) -> dict:
 
 def _convergence(tree: xr.DataTree) -> list[str]:
     """A warning when the fit failed its convergence checks (its draws carry into every prediction)."""
-    from walt_bayes.fit.fitfile import fit_meta
-
     conv = fit_meta(tree, "convergence") or {}
     if conv.get("ok", True):
         return []

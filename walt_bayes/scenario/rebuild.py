@@ -30,17 +30,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from walt_bayes.model.design import (
-    BINARY_FACTORS,
-    Design,
-    _build_triads,
-    _key,
-    _observed_factor,
-    threat_features,
-)
+from walt_bayes.model.alliance_rows import observed_factor, observed_term_column
+from walt_bayes.model.casecontrol import restrict_relevant
+from walt_bayes.model.design import Design, _build_triads, _key, threat_features
 from walt_bayes.model.duration import _shared_links
 from walt_bayes.scenario.spec import ScenarioError
-from walt_bayes.spec import ALLIANCE_TERMS, LATENT_FACTORS, THREAT_SOURCES, ModelSpec
+from walt_bayes.spec import THREAT_SOURCES, ModelSpec
 
 #: Panel columns behind each threat feature (what a touched cell can move).
 FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -151,8 +146,6 @@ class Rebuilder:
         """The panel blocks 1–2 were built from (politically relevant dyads under case control)."""
         if not self.fit.case_control.get("relevant_dyads"):
             return panel
-        from walt_bayes.model.casecontrol import restrict_relevant
-
         return restrict_relevant(panel, self.spec)[0]
 
     def build(self, panel: pd.DataFrame) -> Rebuilt:
@@ -196,7 +189,7 @@ class Rebuilder:
 
     # ------------------------------------------------------------------ alliance rows
     def _z(self, name: str, raw: np.ndarray) -> np.ndarray:
-        """``raw`` standardised with the baseline's mean and SD over the alliance rows (design._zscore)."""
+        """``raw`` standardised with the baseline's mean and SD over the alliance rows (as ``arrays.zscore``)."""
         if name not in self.constants:
             if self.frozen:  # pragma: no cover - baseline and scenario have the same terms
                 raise ScenarioError(f"internal: no standardisation constant for '{name}'")
@@ -215,7 +208,7 @@ class Rebuilder:
             if name in HELD_FACTORS and self.frozen:
                 return self.held[name]
             if name not in cache:
-                cache[name] = _observed_factor(df, name, weak_median)
+                cache[name] = observed_factor(df, name, weak_median)
                 if name in HELD_FACTORS:
                     self.held[name] = cache[name]
             return cache[name]
@@ -237,21 +230,8 @@ class Rebuilder:
                     "a state changed roles in an alliance row and its region is not one of the fit's"
                 )
         support = self._links(d, df, rel) if d.has_threat else np.zeros(n)
-        cols = []
-        for term in d.terms:
-            col = np.ones(n)
-            for f in ALLIANCE_TERMS[term]:
-                if f in LATENT_FACTORS:
-                    continue
-                if f == "support":
-                    col = col * support
-                elif f == "support_sq":
-                    col = col * support**2
-                elif f in BINARY_FACTORS:
-                    col = col * factor(f)
-                else:
-                    col = col * self._z(f, factor(f))
-            cols.append(col)
+        # The observed part of each term as block 2 forms it, standardised with the baseline's constants.
+        cols = [observed_term_column(term, factor, self._z, support, n) for term in d.terms]
         d.term_observed = np.column_stack(cols) if cols else np.zeros((n, 0))
 
     def _links(self, d: Design, df: pd.DataFrame, rel: pd.DataFrame) -> np.ndarray:
@@ -272,7 +252,7 @@ class Rebuilder:
         targets = _build_triads(rel, df, self.spec, scratch, self.threat_index)
         for name in ("triad_ally", "triad_ji", "triad_jk", "triad_persistent"):
             setattr(d, name, getattr(scratch, name))
-        # design._support before its z-score: mean number of other states the row's shared sources threaten.
+        # triads.support before its z-score: mean number of other states the row's shared sources threaten.
         n = len(df)
         total = np.bincount(d.triad_ally, weights=targets, minlength=n)
         count = np.bincount(d.triad_ally, minlength=n)

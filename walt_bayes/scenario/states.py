@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from walt_bayes.errors import WaltError
+from walt_bayes.panel.embedded import load_states
+from walt_bayes.sources.read import read_source
 
 
 @dataclass
@@ -50,8 +52,6 @@ def _embedded(panel: pd.DataFrame) -> dict[int, str]:
     data_dir = panel.attrs.get("data_dir")
     if data_dir is None and panel.attrs.get("name") != "middle-east":
         return {}
-    from walt_bayes.panel.embedded import load_states
-
     try:
         states = load_states(data_dir)
     except WaltError:
@@ -60,8 +60,6 @@ def _embedded(panel: pd.DataFrame) -> dict[int, str]:
 
 
 def _cow(codes: set[int]) -> dict[int, str]:
-    from walt_bayes.sources.read import read_source
-
     try:
         states = read_source("cow_states")
     except (WaltError, OSError):

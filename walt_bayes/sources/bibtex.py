@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from walt_bayes.sources import registry
+from walt_bayes.sources.read import read_source
 
 PEACESCIENCER_KEY = "peacesciencer-package"
 PEACESCIENCER = """@article{peacesciencer-package,
@@ -135,8 +136,6 @@ def misc_entry(key: str, citation: str) -> str:
 
 def read_bibliography(mirror: str | os.PathLike | None = None) -> dict[str, pd.Series]:
     """peacesciencer's bibliography (``ps_bib``) by key, fetched and verified like any source."""
-    from walt_bayes.sources.read import read_source
-
     bib = read_source("ps_bib", mirror=mirror)
     return {str(row["BIBTEXKEY"]): row for _, row in bib.iterrows()}
 

@@ -24,6 +24,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TransferSpeedColumn,
+)
+
 from walt_bayes.atomic import atomic_path
 from walt_bayes.errors import SourceError
 from walt_bayes.paths import CACHE_ENV as CACHE_ENV
@@ -124,15 +133,6 @@ class FetchResult:
 
 def make_progress():
     """A Rich progress display (on stderr) for file transfers."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TransferSpeedColumn,
-    )
-
     return Progress(
         TextColumn("{task.description:<22}"),
         BarColumn(),

@@ -45,12 +45,14 @@ def read_rda(path: str | os.PathLike, rda_object: str, *, use_rdata: bool = Fals
     path = Path(path)
     try:
         if use_rdata:
+            # lazy: rdata (~1 s) stays off `import walt_bayes.panel.build`; only list columns need it
             import rdata
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "Missing constructor for R class tbl_df"
                 objects = rdata.read_rda(path)
         else:
+            # lazy: pyreadr (~1.5 s) stays off `import walt_bayes.panel.build` and `import walt_bayes.sources`
             import pyreadr
 
             with warnings.catch_warnings():

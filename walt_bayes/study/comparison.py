@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from walt_bayes.atomic import atomic_path
+from walt_bayes.compare.runs import open_runs
 from walt_bayes.study.plan import StudyCell, StudyPlan
 
 #: Columns of the study's comparison table before compare's own.
@@ -43,6 +45,7 @@ def comparison_groups(plan: StudyPlan, finished: set[str]) -> dict[str, list[Stu
 
 
 def _fold_settings(folds: dict):
+    # lazy: walt_bayes.compare.kfold imports nutpie (through walt_bayes.fit.compiled)
     from walt_bayes.compare.kfold import FoldSettings
 
     # One core per refit task: the cells' executor pins one per task (grid.executor).
@@ -67,7 +70,7 @@ def compare_task(task: dict) -> dict:
     dict
         ``{"cached": bool}``.
     """
-    from walt_bayes.atomic import atomic_path
+    # lazy: walt_bayes.compare.table imports nutpie (through compare.kfold, fit.compiled)
     from walt_bayes.compare import compare_runs
 
     out = Path(task["out"])
@@ -113,8 +116,8 @@ def fold_prefetch_tasks(tasks: dict[str, dict]) -> dict[str, dict]:
     same fold assignment over the group's union of rows), so the comparison that follows
     reads every fold from the cache.
     """
+    # lazy: walt_bayes.compare.kfold imports nutpie (through walt_bayes.fit.compiled)
     from walt_bayes.compare.kfold import assign_folds, fold_tasks
-    from walt_bayes.compare.runs import open_runs
 
     out: dict[str, dict] = {}
     for key, t in tasks.items():
@@ -133,6 +136,7 @@ def fold_prefetch_tasks(tasks: dict[str, dict]) -> dict[str, dict]:
 
 def comparison_table(plan: StudyPlan, rows: dict[str, dict], out: Path) -> pd.DataFrame:
     """Every group's ``compare.csv``, one row per fit, with the group's settings in front."""
+    # lazy: walt_bayes.compare.table imports nutpie (through compare.kfold, fit.compiled)
     from walt_bayes.compare import read_table
 
     by_dir = {str((out / "cells" / c.cell_id / "fit.nc").resolve()): c for c in plan.cells}

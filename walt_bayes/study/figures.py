@@ -14,9 +14,11 @@ mean over its rows, per posterior draw.  With no interaction terms the lines are
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from walt_bayes.fit.draws import stack_draws, thin_index
 from walt_bayes.study.summary import RELIABLE
 
 #: Colours of the verdicts (the report's palette).
@@ -52,7 +54,7 @@ def strength_profile(fit, bins: int = 5, max_draws: int = 1000) -> pd.DataFrame 
         ``label``, ``mean``, ``hdi_low``, ``hdi_high``, ``rows``; None when the fit lacks
         either term or the control.
     """
-    from walt_bayes.fit.draws import stack_draws, thin_index
+    # lazy: the walt_bayes.report package imports nbformat (walt_bayes.report.render)
     from walt_bayes.report.quantities import hdi
 
     d = fit.design
@@ -94,8 +96,6 @@ def balancing_by_strength(profiles: dict[str, tuple[pd.DataFrame, bool]]):
         ``title -> (strength_profile(...), converged)``; an unconverged fit is drawn dashed
         and its title says it is unreliable.
     """
-    import matplotlib.pyplot as plt
-
     n = max(1, len(profiles))
     cols = min(3, n)
     rows = int(np.ceil(n / cols))
@@ -127,8 +127,6 @@ def verdict_counts(matrix: pd.DataFrame, hypotheses) -> pd.DataFrame:
 
 def verdict_bars(matrix: pd.DataFrame, hypotheses):
     """A stacked bar per hypothesis: how many settings gave each verdict."""
-    import matplotlib.pyplot as plt
-
     counts = verdict_counts(matrix, hypotheses)
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(counts) + 1.2))
     left = np.zeros(len(counts))

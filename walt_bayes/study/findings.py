@@ -55,6 +55,7 @@ def render_findings(
     WaltError
         Not a study folder; ReportError for a failing report cell.
     """
+    # lazy: walt_bayes.report.render imports nbformat (seconds)
     from walt_bayes.report.render import render_qmd, template_path
 
     folder = Path(study_out_dir).expanduser().resolve()
@@ -72,6 +73,7 @@ def _fmt(x, digits: int = 2) -> str:
 
 
 def _estimate(r) -> str:
+    # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import row_numbers
 
     if not isinstance(r["mean"], int | float) or not math.isfinite(float(r["mean"])):
@@ -82,6 +84,7 @@ def _estimate(r) -> str:
 
 def setting_header(cell: pd.Series) -> str:
     """A column header of the matrix: the setting, and its convergence on a line of its own."""
+    # lazy: the walt_bayes.report package imports nbformat (walt_bayes.report.render)
     from walt_bayes.report.show import esc
 
     status = str(cell.get("status", ""))
@@ -106,6 +109,7 @@ def _truthy(v) -> bool:
 
 def matrix_html(result: StudyResult, caption: str = "") -> str:
     """The hypothesis × setting matrix as an HTML table, each cell coloured by its verdict."""
+    # lazy: the walt_bayes.report package imports nbformat (walt_bayes.report.render)
     from walt_bayes.report.show import esc, verdict_class
 
     m = result.matrix
@@ -152,7 +156,10 @@ def profile_fits(result: StudyResult) -> dict[str, tuple[Path, bool]]:
 
 def strength_profiles(result: StudyResult) -> dict[str, tuple[pd.DataFrame, bool]]:
     """:func:`walt_bayes.study.figures.strength_profile` of every :func:`profile_fits` fit."""
+    # lazy: walt_bayes.fit.loaded imports ArviZ, xarray and PyMC (through walt_bayes.spec)
     from walt_bayes.fit.loaded import open_fit
+
+    # lazy: walt_bayes.study.figures imports PyMC (through walt_bayes.study.plan)
     from walt_bayes.study.figures import strength_profile
 
     out = {}

@@ -19,6 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from walt_bayes.atomic import atomic_path
+from walt_bayes.fit.loaded import open_fit
+from walt_bayes.hypotheses.table import evidence_table
+from walt_bayes.hypotheses.verdicts import JUDGED, UNRELIABLE
 from walt_bayes.study.plan import StudyPlan
 
 #: The verdict of every hypothesis of a cell whose fit raised an error.
@@ -54,10 +58,6 @@ def evidence_task(task: dict) -> dict:
     dict
         ``{"cached": bool, "rows": int}``.
     """
-    from walt_bayes.atomic import atomic_path
-    from walt_bayes.fit.loaded import open_fit
-    from walt_bayes.hypotheses.table import evidence_table
-
     csv, stamp = Path(task["csv"]), Path(task["stamp"])
     key = {"hash": task["hash"], "hypotheses": list(task["hypotheses"])}
     if csv.exists() and stamp.exists():
@@ -125,8 +125,6 @@ def matrix_rows(
     hypotheses : iterable of str
         The matrix's hypothesis ids.
     """
-    from walt_bayes.hypotheses.verdicts import JUDGED, UNRELIABLE
-
     conv = {
         "converged": _converged(row),
         **{k: row.get(k, np.nan) for k in ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")},

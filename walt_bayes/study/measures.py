@@ -7,6 +7,8 @@ beside every setting, so a verdict is never read without its measure.
 
 from __future__ import annotations
 
+from walt_bayes.panel import named
+from walt_bayes.panel.me_slice import MEASURES as SLICE_MEASURES
 from walt_bayes.study.studyfile import StudyData
 
 _EMBEDDED = {
@@ -35,9 +37,6 @@ MEASURES = {
 
 def measure_kind(data: StudyData) -> str:
     """``embedded``, ``atop``, ``atop-any`` or ``file`` (a panel file: its own columns)."""
-    from walt_bayes.panel import named
-    from walt_bayes.panel.me_slice import MEASURES as SLICE_MEASURES
-
     if data.kind == "middle-east":
         return "embedded"
     if data.kind == "named":
@@ -50,6 +49,7 @@ def measure_kind(data: StudyData) -> str:
 
 def measure_text(data: StudyData, outcome: str) -> str:
     """One phrase: what the outcome ``outcome`` records on ``data``."""
+    # lazy: walt_bayes.study.plan imports PyMC (through walt_bayes.grid.gridfile)
     from walt_bayes.study.plan import OUTCOME_COLUMN
 
     kind = measure_kind(data)

@@ -19,7 +19,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from walt_bayes.atomic import atomic_path
 from walt_bayes.grid.gridfile import Cell, DataSet, Grid, dumps_toml
+from walt_bayes.spec import load_spec, parse_spec
 from walt_bayes.study.studyfile import Study, StudyData
 
 #: The panel column each spec outcome reads (walt_bayes.model.design's alliance rows).
@@ -97,15 +99,11 @@ def _grid_data(d: StudyData) -> DataSet:
 
 def spec_outcome(ref: str) -> str:
     """The alliance outcome a spec models."""
-    from walt_bayes.spec import load_spec
-
     return load_spec(ref).alliance.outcome
 
 
 def derived_spec_text(ref: str, outcome: str) -> str:
     """The TOML of spec ``ref`` with ``[alliance] outcome = outcome`` (a comment says so)."""
-    from walt_bayes.spec import load_spec, parse_spec
-
     spec = load_spec(ref)
     raw = tomllib.loads(spec.source_text)
     raw.setdefault("alliance", {})["outcome"] = outcome
@@ -131,8 +129,6 @@ def spec_for(variant: str, ref: str, outcome: str, out: Path | None) -> str:
     folder = (out if out is not None else Path(".")) / "specs"
     path = (folder / f"{variant}.{outcome}.toml").resolve()
     if out is not None:
-        from walt_bayes.atomic import atomic_path
-
         text = derived_spec_text(ref, outcome)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             with atomic_path(path) as tmp:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from walt_bayes.atomic import atomic_path
 from walt_bayes.errors import WaltError
 
 #: Columns read back as text ("" where empty), whatever pandas would guess.
@@ -62,8 +63,6 @@ class StudyResult:
 
 def write_results(result: StudyResult) -> None:
     """Write every table of ``result`` atomically into ``result.out``."""
-    from walt_bayes.atomic import atomic_path
-
     out = result.out
     for key, frame in (("cells", result.cells), ("matrix", result.matrix),
                        ("comparison", result.comparison), ("sensitivity", result.sensitivity)):

@@ -25,13 +25,31 @@ integer seeds, not on the scheduler.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
+from walt_bayes.errors import WaltError
+from walt_bayes.executor import Executor, one_line, parse_scheduler
+from walt_bayes.grid.cells import finished_row, run_cell
+from walt_bayes.grid.run import COLUMNS, _run
+from walt_bayes.grid.run import plan as grid_plan
+from walt_bayes.panel.datasets import load_dataset
+from walt_bayes.spec import parse_spec
+from walt_bayes.study.comparison import (
+    compare_task,
+    compare_tasks,
+    comparison_table,
+    fold_prefetch_tasks,
+)
+from walt_bayes.study.findings import render_findings
+from walt_bayes.study.matrix import build_matrix, evidence_task, evidence_tasks, sensitivity_table
+from walt_bayes.study.measures import measure_text
 from walt_bayes.study.plan import StudyPlan, expand
 from walt_bayes.study.results import StudyResult, write_results
 from walt_bayes.study.studyfile import Study, load_study
+from walt_bayes.study.summary import summarise
 
 #: Modules the Dask workers import while this process prepares the data.
 WARM = ["walt_bayes.grid.cells", "walt_bayes.fit.run", "walt_bayes.hypotheses.table", "nutpie"]
@@ -50,8 +68,6 @@ def resolve_data(study: Study) -> dict[str, dict]:
     dict
         ``name -> {"path", "sha256", "describe", "kind", "columns", "rows", "years", "states"}``.
     """
-    from walt_bayes.panel.datasets import load_dataset
-
     out = {}
     for d in study.data:
         ds = load_dataset(d.ref)
@@ -71,8 +87,6 @@ def resolve_data(study: Study) -> dict[str, dict]:
 
 def cell_tasks(plan: StudyPlan, out: Path, data: dict[str, dict], cores: int) -> dict[str, dict]:
     """The grid's task of every cell (:func:`walt_bayes.grid.run.plan`), keyed by cell id."""
-    from walt_bayes.grid.run import plan as grid_plan
-
     tasks: dict[str, dict] = {}
     for grid, cells in plan.grids():
         made = grid_plan(grid, out, data, cores)
@@ -85,8 +99,6 @@ def cell_tasks(plan: StudyPlan, out: Path, data: dict[str, dict], cores: int) ->
 
 def _progress_map(ex, fn, tasks: dict, what: str, progress: bool, console) -> dict:
     # The grid's progress-bar wrapper around Executor.map (one bar per batch of tasks).
-    from walt_bayes.grid.run import _run
-
     return _run(ex, fn, tasks, what, progress, console)
 
 
@@ -97,8 +109,6 @@ def relative_cost(task: dict) -> float:
     first and none is left running alone at the end (for 2 workers and the default study,
     the ``full`` fits at 4 × 3500 iterations are the long pole).
     """
-    from walt_bayes.spec import parse_spec
-
     spec = parse_spec(task["spec_toml"], source=task["spec_source"])
     s = task["sampler"]
     chains = s.get("chains") or spec.sampler.chains
@@ -110,10 +120,6 @@ def relative_cost(task: dict) -> float:
 
 def run_cells(ex, tasks: dict[str, dict], progress: bool, console) -> dict[str, dict]:
     """Fit every unfinished cell, costliest first; the grid row of every cell (resumed, done or failed)."""
-    from walt_bayes.errors import WaltError
-    from walt_bayes.executor import one_line
-    from walt_bayes.grid.cells import finished_row, run_cell
-
     rows: dict[str, dict] = {}
     todo = {}
     for cid, task in tasks.items():
@@ -143,8 +149,6 @@ def _note_failures(rows: dict[str, dict], outcomes: dict, what: str) -> None:
 
 def cells_table(plan: StudyPlan, rows: dict[str, dict]) -> pd.DataFrame:
     """One row per cell in study order: the study's columns, then the grid table's."""
-    from walt_bayes.grid.run import COLUMNS
-
     front = ["cell", "variant", "data", "outcome", "seed", "prior_scale"]
     table = pd.DataFrame([rows[c.cell_id] for c in plan.cells])
     for c in COLUMNS:
@@ -205,9 +209,6 @@ def run_study(
     WaltError
         A data set that cannot be loaded, an unreachable scheduler, a failing report cell.
     """
-    from walt_bayes.executor import Executor, parse_scheduler
-    from walt_bayes.study.matrix import build_matrix
-
     study = load_study(path)
     scheduler = parse_scheduler(scheduler)
     out = Path(out) if out is not None else default_out(path)
@@ -221,8 +222,6 @@ def run_study(
     result = _result(study, plan, rows, out, meta, matrix)
     write_results(result)
     if render:
-        from walt_bayes.study.findings import render_findings
-
         result.report = render_findings(out, out / "findings.html", progress=progress)
     return result
 
@@ -236,8 +235,6 @@ def _run_stages(ex, study: Study, out: Path, progress: bool, console,
     tuple
         ``(plan, data sets, grid row of every cell, outcome of every comparison task)``.
     """
-    from walt_bayes.study.matrix import evidence_task, evidence_tasks
-
     t = time.perf_counter()
     data = resolve_data(study)
     plan = expand(study, {k: v["columns"] for k, v in data.items()}, out)
@@ -261,11 +258,10 @@ def _run_stages(ex, study: Study, out: Path, progress: bool, console,
 def _comparisons(ex, study: Study, plan: StudyPlan, rows: dict[str, dict], out: Path, hashes: dict[str, str],
                  progress: bool, console) -> dict:
     """One comparison per data set and alliance measure (after the k-fold refits, when by k-fold)."""
-    from walt_bayes.study.comparison import compare_task, compare_tasks, fold_prefetch_tasks
-
     cmp_tasks = compare_tasks(plan, rows, out, hashes)
     folds = fold_prefetch_tasks(cmp_tasks) if study.comparison == "kfold" else {}
     if folds:
+        # lazy: walt_bayes.compare.kfold imports nutpie (through walt_bayes.fit.compiled)
         from walt_bayes.compare.kfold import compute_fold
 
         _progress_map(ex, compute_fold, folds, "fold refits", progress, console)
@@ -275,10 +271,6 @@ def _comparisons(ex, study: Study, plan: StudyPlan, rows: dict[str, dict], out: 
 def _result(study: Study, plan: StudyPlan, rows: dict[str, dict], out: Path, meta: dict,
             matrix: pd.DataFrame) -> StudyResult:
     """Step 5: the cells table, the comparisons, prior sensitivity and the words, with the matrix."""
-    from walt_bayes.study.comparison import comparison_table
-    from walt_bayes.study.matrix import sensitivity_table
-    from walt_bayes.study.summary import summarise
-
     return StudyResult(
         out=out,
         meta=meta,
@@ -292,10 +284,6 @@ def _result(study: Study, plan: StudyPlan, rows: dict[str, dict], out: Path, met
 
 def _meta(study: Study, plan: StudyPlan, data: dict, scheduler: str, wall: float,
           timings: dict, cmp_out: dict) -> dict:
-    from dataclasses import asdict
-
-    from walt_bayes.study.measures import measure_text
-
     measures = {
         d.name: {o: measure_text(d, o) for o in study.outcomes_for(d)} for d in study.data
     }

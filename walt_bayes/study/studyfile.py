@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from walt_bayes.errors import SpecError, WaltError
+from walt_bayes.panel import named
 
 #: The hypotheses of the findings matrix by default (issue 24's README section).
 DEFAULT_HYPOTHESES = ("BAL-1", "BW-1", "COND-1", "COND-2", "IDEO-1", "BAL-3")
@@ -182,6 +183,7 @@ class _Parser:
 
 
 def _variants(p: _Parser, value) -> dict[str, str]:
+    # lazy: walt_bayes.spec imports PyMC (pymc_extras' Prior), seconds
     from walt_bayes.spec import load_spec
 
     names = p.strings("study.variants", value)
@@ -200,8 +202,6 @@ def _variants(p: _Parser, value) -> dict[str, str]:
 
 
 def _data(p: _Parser, value, outcomes_allowed: tuple[str, ...]) -> list[StudyData]:
-    from walt_bayes.panel import named
-
     if value is None:
         raise p.fail("[[data]]", "at least one data set is needed")
     if not isinstance(value, list) or not value or not all(isinstance(d, dict) for d in value):
@@ -249,8 +249,6 @@ def _data(p: _Parser, value, outcomes_allowed: tuple[str, ...]) -> list[StudyDat
 
 
 def _default_label(kind: str, name: str) -> str:
-    from walt_bayes.panel import named
-
     if kind == "middle-east":
         return "embedded Middle East coding 1955–1979"
     if kind == "named":
@@ -315,8 +313,13 @@ def load_study(path: str | Path) -> Study:
     StudyError
         One line naming the file and the key that is wrong.
     """
+    # lazy: walt_bayes.grid.gridfile imports PyMC (through walt_bayes.model.simulate)
     from walt_bayes.grid.gridfile import read_toml
+
+    # lazy: walt_bayes.hypotheses.registry imports xarray and PyMC (through walt_bayes.fit.loaded)
     from walt_bayes.hypotheses.registry import REGISTRY
+
+    # lazy: walt_bayes.spec imports PyMC (pymc_extras' Prior), seconds
     from walt_bayes.spec import OUTCOMES
 
     path = Path(path)
