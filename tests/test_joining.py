@@ -135,6 +135,41 @@ def test_exclude_uncertain_keeps_only_firm_codings():
     np.testing.assert_allclose(sorted(j.chance), [1 / 4, 1 / 3, 1 / 2])
 
 
+def test_the_model_is_given_the_tables_that_go_with_the_panel():
+    """Issue 21: panel/ says which tables go with a panel (the Dataset carries them) and reads them;
+    the model is given them.  Without them the block has no joiners, whatever the panel's attrs say."""
+    from walt_bayes.model.design import build_design
+    from walt_bayes.panel.companions import NONE, Companions, companions_for
+    from walt_bayes.panel.datasets import load_dataset
+
+    ds = load_dataset("middle-east")
+    assert ds.companions == companions_for(ds.panel)
+    assert ds.companions.embedded and not ds.companions.global_cow
+    assert companions_for(ds.panel.assign(war=0)) == Companions(ds.companions.data_dir, True, True)
+    spec = parse_spec(SPEC + "[joining]\ndrop_unavailable = true\n")
+    given, default = build_design(ds.panel, spec, companions=ds.companions), build_design(ds.panel, spec)
+    assert given.joining.n == default.joining.n == 11
+    pd.testing.assert_frame_equal(given.joining.keys, default.joining.keys)
+    none = build_design(ds.panel, spec, companions=NONE)
+    assert none.joining is None and "no war-joining data" in none.dropped_terms["joining"]
+
+
+def test_the_model_imports_no_reader_of_the_panel():
+    """model/ reads no file: of panel/ it imports the check of a panel and the companions' type."""
+    import ast
+
+    allowed = {"walt_bayes.panel.datasets": {"check_panel"},
+               "walt_bayes.panel.companions": {"Companions", "companions_for"}}
+    for path in sorted((REPO / "walt_bayes" / "model").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+                assert not [n for n in names if n.startswith(("walt_bayes.panel", "walt_bayes.sources"))], path
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith(("walt_bayes.panel", "walt_bayes.sources", "walt_bayes.paths")):
+                    assert {a.name for a in node.names} <= allowed.get(node.module, set()), (path.name, node.module)
+
+
 def test_joiners_from_cow_wars_by_year_of_entry():
     rows = []
 

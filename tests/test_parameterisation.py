@@ -3,7 +3,7 @@
 - Onset rows (``full``: the alliance block models onset, block 3 continuation) pin no dyad's
   intercept down: every dyad is sampled non-centred.
 - Threat weights are partially pooled only over four groups or more; a source's group weights
-  are sampled centred where the data pin them down, non-centred elsewhere, with the same prior.
+  are sampled partially non-centred, as far centred as the data pin them down, with the same prior.
 - Year intercepts are sampled centred in the years with allied rows, non-centred in the
   others, with the same zero-sum prior.
 - E-BFMI (ArviZ) below 0.3 in a chain fails the convergence checks.
@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -64,27 +65,31 @@ def _repeated(design: Design, times: int) -> Design:
     return big
 
 
-def test_threat_weights_centred_where_the_data_pin_them_down(embedded):
-    from walt_bayes.model.threat_rows import (
-        CENTRED_WEIGHT_SE,
-        threat_parameterisation,
-        threat_weight_se,
-    )
+def test_threat_weights_centred_as_far_as_the_data_pin_them_down(embedded):
+    from walt_bayes.model.threat_rows import scale_prior_centre, threat_centring, threat_weight_se
 
     design = build_design(embedded, load_spec("balance_of_threat"))
-    se = np.median(threat_weight_se(design), axis=0)
-    # On the embedded data no region's weights are known well enough (standard errors 0.19 for
-    # intent, 0.40-0.53 for the others; intent's regions differ by less than that): non-centred.
     assert design.sources == ["power", "proximity", "offense", "intent"]
-    assert se[3] < CENTRED_WEIGHT_SE < se[:3].min()
-    assert design.threat_centred == [False] * 4
+    a = np.asarray(design.threat_centring)
+    assert ((0.0 <= a) & (a <= 1.0)).all()
+    # On the embedded data (standard errors 0.19 for intent, 0.4-0.55 for the others) the weights
+    # are mostly non-centred: proximity's and offense's regions differ well beyond their noise
+    # (moments: tau 0.91 / 1.02), but the cap at the centre of tau_beta's prior on the log scale
+    # (0.26) keeps them below one third, as their posterior medians (0.25 / 0.35) do.
+    cap = scale_prior_centre({"distribution": "HalfNormal", "sigma": 0.5})
+    noise = np.mean(threat_weight_se(design, every_row=True) ** 2, axis=0)
+    np.testing.assert_allclose(a[1:3], cap**2 / (cap**2 + noise[1:3]), atol=0.006)
+    assert (a < 1 / 3).all() and (np.asarray(threat_centring(design))[1:3] > 0.6).all()
+    # Stored rounded: the weight is geometry, and must not differ between machines in the last bits.
+    np.testing.assert_array_equal(a, np.round(a, 2))
     # The standard errors are those of the Fisher information: twice the rows, 1/sqrt(2) of them.
     twice = _repeated(design, 2)
     np.testing.assert_allclose(threat_weight_se(twice), threat_weight_se(design) / np.sqrt(2), rtol=1e-3)
-    # Four times the same data pin every region's weights down, and their spread (the same
-    # estimates) now exceeds their noise: centred.
+    # Four times the same data (the same estimates, a quarter of the noise): every source more centred
+    # (about half or more).
     big = _repeated(design, 4)
-    assert threat_parameterisation(big) == [True] * 4
+    more = np.asarray(threat_centring(big, cap))
+    assert (more > a).all() and more.min() > 0.45
     # The choice is made on every threat row, so no case-control sample (drawn with the fit's
     # seed) changes it, though the sample's standard errors are those of its own rows.
     y = np.asarray(big.threat_y)
@@ -93,15 +98,36 @@ def test_threat_weights_centred_where_the_data_pin_them_down(embedded):
         sampled = copy.copy(big)
         keep = np.sort(np.concatenate([np.flatnonzero(y == 1), rng.choice(np.flatnonzero(y == 0), 2000, replace=False)]))
         sampled.dispute_idx, sampled.dispute_offset = keep, np.full(len(keep), 2.5)
-        assert threat_parameterisation(sampled) == [True] * 4
+        assert threat_centring(sampled, cap) == list(more)
         assert (np.median(threat_weight_se(sampled), axis=0) > np.median(threat_weight_se(big), axis=0)).all()
-    # The choice travels with the fit file's design.
-    design.threat_centred = [True, False, True, False]
-    assert Design.from_dataset(design.to_dataset()).threat_centred == [True, False, True, False]
+    # The choice travels with the fit file's design; a fit stored with one bool per source loads as 0 / 1.
+    design.threat_centring = [1.0, 0.25, 0.5, 0.0]
+    stored = design.to_dataset()
+    assert Design.from_dataset(stored).threat_centring == [1.0, 0.25, 0.5, 0.0]
+    meta = json.loads(stored.attrs["design"])
+    meta["threat_centred"] = [True, False, True, False]
+    del meta["threat_centring"]
+    stored.attrs["design"] = json.dumps(meta)
+    assert Design.from_dataset(stored).threat_centring == [1.0, 0.0, 1.0, 0.0]
+
+
+def test_scale_prior_centre_is_the_geometric_mean_of_prior_draws():
+    import pymc as pm
+
+    from walt_bayes.model.threat_rows import scale_prior_centre
+
+    for prior, dist in (
+        ({"distribution": "HalfNormal", "sigma": 0.5}, pm.HalfNormal.dist(sigma=0.5)),
+        ({"distribution": "HalfStudentT", "nu": 3, "sigma": 0.5}, pm.HalfStudentT.dist(nu=3, sigma=0.5)),
+        ({"distribution": "Exponential", "lam": 2.0}, pm.Exponential.dist(lam=2.0)),
+    ):
+        draws = pm.draw(dist, draws=400_000, random_seed=1)
+        assert abs(scale_prior_centre(prior) - np.exp(np.log(draws).mean())) < 0.005, prior
+    assert scale_prior_centre({"distribution": "Laplace", "mu": 0.0, "b": 1.0}) is None
 
 
 def test_centring_leaves_the_prior_of_the_threat_weights_as_it_was(embedded):
-    """Sampler geometry only: the prior of each group's weights is the same either way."""
+    """Sampler geometry only: the prior of each group's weights is the same for every weight a."""
     import pymc as pm
 
     from walt_bayes.model.build import build_model
@@ -109,13 +135,14 @@ def test_centring_leaves_the_prior_of_the_threat_weights_as_it_was(embedded):
     spec = load_spec("balance_of_threat")
     design = build_design(embedded, spec)
     spread = {}
-    for centred in ([False] * 4, [True] * 4):
-        design.threat_centred = centred
+    for a in ((0.0,) * 4, (1.0,) * 4, (0.3, 0.5, 0.7, 0.9)):
+        design.threat_centring = list(a)
         beta = pm.draw(build_model(design, spec)["beta"], draws=4000, random_seed=1)
-        spread[tuple(centred)] = (beta - beta.mean(axis=1, keepdims=True)).std(axis=(0, 1))
+        spread[a] = (beta - beta.mean(axis=1, keepdims=True)).std(axis=(0, 1))
     # Offsets from the group mean: HalfNormal(0.5) scale times a zero-sum normal over 6 groups.
-    np.testing.assert_allclose(spread[(False,) * 4], spread[(True,) * 4], rtol=0.05)
-    assert 0.25 < spread[(True,) * 4].min()
+    for a in ((1.0,) * 4, (0.3, 0.5, 0.7, 0.9)):
+        np.testing.assert_allclose(spread[(0.0,) * 4], spread[a], rtol=0.05)
+    assert 0.25 < spread[(1.0,) * 4].min()
 
 
 def test_year_intercepts_centred_where_the_year_has_allied_rows(embedded):

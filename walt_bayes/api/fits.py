@@ -95,6 +95,7 @@ def fit(
         sampler=sampler,
         progressbar=bool(progress),
         case_control=setting,
+        companions=dataset.companions,
         **settings,
     )
     # The fit's design is read back from its tree, as for a loaded fit (not the one built for

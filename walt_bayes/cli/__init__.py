@@ -32,8 +32,14 @@ from walt_bayes.cli.report import report_command
 from walt_bayes.cli.simulate import simulate_command
 from walt_bayes.cli.study import study_command
 from walt_bayes.cli.variants import variants_command
+from walt_bayes.paths import setup_pytensor_cache
 
 __all__ = ["app", "main"]
+
+# PyTensor reads PYTENSOR_FLAGS once, when first imported: set the compile cache (under the cache
+# root) before any command can import it.  Importing walt_bayes.api would set it too, but the
+# commands import the API only when they run, so that `walt-bayes --help` starts fast.
+setup_pytensor_cache()
 
 app = typer.Typer(
     name="walt-bayes",
@@ -41,6 +47,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_common.LightHelpGroup,
 )
 
 

@@ -12,10 +12,10 @@ import signal
 import sys
 from enum import StrEnum
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup, TyperOption
 
 from walt_bayes.atomic import install_signal_handlers, interrupted
 from walt_bayes.errors import WaltError
@@ -34,6 +34,35 @@ class Fmt(StrEnum):
     json = "json"
     markdown = "markdown"
     latex = "latex"
+
+
+class LightHelpGroup(TyperGroup):
+    """A Typer command group whose ``--help``, when not given, costs nothing.
+
+    Typer coerces each option's value through a pydantic validator, and builds it even for the
+    value ``None`` of a ``--help`` that was not given, which it then returns unchanged.  On
+    ``walt-bayes data list --help`` that is the ``--help`` of ``walt-bayes`` and of ``data``: pydantic
+    imported, a third of a second, for nothing.  The groups' ``--help`` skips that; what it does
+    is the same (``None``: no help shown).  Set on the app and its sub-apps (``typer.Typer(cls=...)``).
+    """
+
+    def get_help_option(self, ctx):
+        """Typer's ``--help`` option, as :class:`_HelpOption`."""
+        option = super().get_help_option(ctx)
+        if type(option) is TyperOption:
+            option.__class__ = _HelpOption
+        return option
+
+
+class _HelpOption(TyperOption):
+    """``--help``: its value ``None`` (not given) is not coerced (see :class:`LightHelpGroup`)."""
+
+    def process_value(self, ctx, value):
+        # Typer's own would coerce None to None, then call the help callback, which shows
+        # nothing for it: the same, without building the validator.
+        if value is None:
+            return None
+        return super().process_value(ctx, value)
 
 
 def wide_console(base: Console, width: int) -> Console:
@@ -68,11 +97,11 @@ def run(app: typer.Typer) -> None:
 
     try:
         code = app(standalone_mode=False, prog_name="walt-bayes")
-    except (typer.Exit, click.exceptions.Exit) as err:
+    except (typer.Exit, *_click_errors("Exit")) as err:
         if interrupted():
             _stop()
         sys.exit(err.exit_code)
-    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, *_click_errors("Abort"), KeyboardInterrupt):
         _stop()
     except WaltError as err:
         if interrupted():
@@ -80,7 +109,7 @@ def run(app: typer.Typer) -> None:
         if debug:
             raise
         _say(str(err), err.exit_code)
-    except (typer.TyperException, click.ClickException) as err:
+    except (typer.TyperException, *_click_errors("ClickException")) as err:
         if type(err).__name__ == "NoArgsIsHelpError":
             err.show()
             sys.exit(err.exit_code)
@@ -101,6 +130,17 @@ def run(app: typer.Typer) -> None:
         _stop()
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """Click's own exception ``name`` (``Exit``, ``Abort``, ``ClickException``), if click is loaded.
+
+    Typer raises its own exceptions; click's are caught as well, for code that raises them.  Code
+    can raise a click exception only once click has been imported, so until then there is nothing
+    to catch, and click (a tenth of a second) stays off every command's start-up.
+    """
+    click = sys.modules.get("click")
+    return (getattr(click.exceptions, name),) if click is not None else ()
 
 
 def _say(message: str, code: int) -> None:

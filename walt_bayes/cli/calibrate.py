@@ -17,7 +17,6 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from walt_bayes import api
 from walt_bayes.cli._common import console
 from walt_bayes.executor import SCHEDULER_HELP, parse_scheduler
 from walt_bayes.paths import setup_pytensor_cache
@@ -61,6 +60,9 @@ def sbc_command(
 ) -> None:
     """Simulation-based calibration (Talts et al. 2018): ranks of true values, uniformity tests, plots."""
     setup_pytensor_cache()
+    # lazy: CLI start-up (walt_bayes.api imports pandas and pandera, a second or more)
+    from walt_bayes import api
+
     # lazy: walt_bayes.calibrate.sbc imports PyMC (through walt_bayes.spec) and xarray
     from walt_bayes.calibrate.sbc import SBCSettings, run_sbc
 

@@ -22,8 +22,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from walt_bayes.api import load
-
 
 def check_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (or its fit.nc).")],
@@ -39,6 +37,9 @@ def check_command(
     ] = False,
 ) -> None:
     """Check that a fit matches its data and spec (sha256, spec content, library versions)."""
+    # lazy: CLI start-up (walt_bayes.api imports pandas and pandera, a second or more)
+    from walt_bayes.api import load
+
     console = Console(highlight=False, soft_wrap=True)
     checked, diffs, notes = load(run_dir).provenance(data, spec, strict=strict)
     for line in diffs:

@@ -21,7 +21,6 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from walt_bayes import api
 from walt_bayes.cli._common import console, err_console
 from walt_bayes.executor import available_cores, parse_scheduler
 from walt_bayes.paths import setup_pytensor_cache
@@ -121,6 +120,9 @@ def compare_command(
 ) -> None:
     """Rank theory variants by out-of-sample prediction of alliances (elpd, SE, weights)."""
     setup_pytensor_cache()
+    # lazy: CLI start-up (walt_bayes.api imports pandas and pandera, a second or more)
+    from walt_bayes import api
+
     con = err_console if format is Format.latex else console  # stdout carries the LaTeX alone
     if out is None:
         suffix = "" if method is Method.loo else f"-{group.value}-k{folds}"

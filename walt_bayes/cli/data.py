@@ -29,14 +29,13 @@ from rich.console import Console
 from rich.table import Table
 
 from walt_bayes.atomic import atomic_path
+from walt_bayes.cli._common import LightHelpGroup
 from walt_bayes.errors import DataError, SourceError
-from walt_bayes.panel.build import PANEL_SOURCES, read_panel_attrs
-from walt_bayes.sources import fetch, registry
-from walt_bayes.sources.bibtex import bibtex as bibtex_entries
 
 data_app = typer.Typer(
     help="Real-data sources (peacesciencer files): list, fetch, verify, cite.",
     no_args_is_help=True,
+    cls=LightHelpGroup,
 )
 
 #: ``--mirror DIR`` of the commands that read source files (``data fetch``, ``data cite``, ``panel build``).
@@ -63,6 +62,9 @@ def _kb(n: int) -> str:
 @data_app.command("list")
 def list_sources() -> None:
     """List the registered sources with version, coverage and cache status."""
+    # lazy: CLI start-up (the walt_bayes.sources package imports pandas)
+    from walt_bayes.sources import fetch, registry
+
     table = Table(title=f"Sources (cache: {fetch.cache_dir()})")
     for col in ("name", "version", "coverage", "unit", "size", "cached"):
         table.add_column(col)
@@ -82,6 +84,9 @@ def fetch_sources(
     force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
 ) -> None:
     """Download (or copy from a mirror), verify the sha256 and cache source files."""
+    # lazy: CLI start-up (the walt_bayes.sources package imports pandas)
+    from walt_bayes.sources import fetch
+
     t0 = time.perf_counter()
     # A progress bar only on a terminal: in logs and pipes stderr carries errors alone.
     results = fetch.fetch(names or None, mirror=mirror, force=force, progress=sys.stderr.isatty())
@@ -107,6 +112,9 @@ def verify_sources(
     ] = None,
 ) -> None:
     """Check cached files (or a mirror's) against the registry's sha256; change nothing."""
+    # lazy: CLI start-up (the walt_bayes.sources package imports pandas)
+    from walt_bayes.sources import fetch
+
     problems = fetch.verify(mirror=mirror)
     where = f"mirror {mirror}" if mirror is not None else f"cache {fetch.cache_dir()}"
     ok = [n for n, p in problems.items() if p is None]
@@ -152,6 +160,12 @@ def cite(
     mirror: MirrorOpt = None,
 ) -> None:
     """Print the citations of every source a panel used (default: the global panel's)."""
+    # lazy: CLI start-up (walt_bayes.panel.build imports pandas and the panel verbs)
+    from walt_bayes.panel.build import PANEL_SOURCES, read_panel_attrs
+
+    # lazy: CLI start-up (the walt_bayes.sources package imports pandas)
+    from walt_bayes.sources import registry
+
     used = list(PANEL_SOURCES)
     if panel is not None:
         if not panel.exists():
@@ -176,6 +190,9 @@ def cite(
 
 def _write_bibtex(used: list[str], out: Path | None, mirror: Path | None) -> None:
     """The BibTeX of ``used`` on stdout, or atomically in ``out``."""
+    # lazy: CLI start-up (the walt_bayes.sources package imports pandas)
+    from walt_bayes.sources.bibtex import bibtex as bibtex_entries
+
     text = bibtex_entries(used, mirror=mirror)
     if out is None:
         sys.stdout.write(text)

@@ -16,7 +16,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from walt_bayes import api
 from walt_bayes.atomic import atomic_dir
 from walt_bayes.cli._common import console
 from walt_bayes.cli._fit_output import (
@@ -28,7 +27,6 @@ from walt_bayes.cli._fit_output import (
 from walt_bayes.cli.report import write_report
 from walt_bayes.defaults import DEFAULT_SEED
 from walt_bayes.errors import WaltError
-from walt_bayes.model.casecontrol import parse_setting
 from walt_bayes.paths import setup_pytensor_cache
 
 
@@ -59,8 +57,14 @@ def fit_command(
 ) -> None:
     """Fit a theory variant to a panel and write runs/<variant>-<data>-<time>/fit.nc."""
     setup_pytensor_cache()
+    # lazy: CLI start-up (walt_bayes.api imports pandas and pandera, a second or more)
+    from walt_bayes import api
+
     # lazy: walt_bayes.fit.fitfile imports xarray and PyMC (through walt_bayes.spec)
     from walt_bayes.fit.fitfile import save_fit
+
+    # lazy: CLI start-up (walt_bayes.model.casecontrol imports pandas)
+    from walt_bayes.model.casecontrol import parse_setting
 
     # lazy: walt_bayes.spec imports PyMC (pymc_extras' Prior), seconds
     from walt_bayes.spec import SAMPLERS

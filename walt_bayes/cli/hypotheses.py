@@ -15,7 +15,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from walt_bayes import api
 from walt_bayes.atomic import atomic_path
 from walt_bayes.cli._common import Fmt, console, err_console, wide_console
 from walt_bayes.errors import WaltError
@@ -54,6 +53,9 @@ def hypotheses_command(
     written, and the command ends with a one-line error and exit status 1; --allow-unconverged
     shows the verdicts as computed under a banner and exits 0.  Exit status 2: bad input.
     """
+    # lazy: CLI start-up (walt_bayes.api imports pandas and pandera, a second or more)
+    from walt_bayes import api
+
     # lazy: walt_bayes.hypotheses.verdicts imports ArviZ (seconds)
     from walt_bayes.hypotheses.verdicts import Thresholds
 

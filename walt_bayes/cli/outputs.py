@@ -21,10 +21,9 @@ from typing import Annotated
 
 import typer
 
-from walt_bayes import api, citation
+from walt_bayes import citation
 from walt_bayes.cli._common import Fmt, console
 from walt_bayes.cli._fit_output import print_summary
-from walt_bayes.export.write import export_run
 
 RunArg = Annotated[Path, typer.Argument(help="A run directory (or its fit.nc).")]
 
@@ -34,6 +33,9 @@ def summary_command(
     format: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
 ) -> None:
     """The posterior summary of a saved fit (mean, sd, 94% HDI, ESS, R-hat), nothing refitted."""
+    # lazy: CLI start-up (walt_bayes.api imports pandas and pandera, a second or more)
+    from walt_bayes import api
+
     # lazy: walt_bayes.hypotheses.table imports ArviZ and xarray (seconds)
     from walt_bayes.hypotheses.table import markdown
 
@@ -94,6 +96,9 @@ def export_command(
     ] = "named",
 ) -> None:
     """Export a fit for R: posterior draws (posterior::draws_df layout) and tables as .rds."""
+    # lazy: CLI start-up (walt_bayes.export.write imports pandas)
+    from walt_bayes.export.write import export_run
+
     paths = export_run(run_dir, to.value, out, variables)
     console.print(f"written: {', '.join(str(p) for p in paths)}", highlight=False, soft_wrap=True)
 

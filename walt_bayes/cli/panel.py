@@ -16,11 +16,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from walt_bayes.cli._common import LightHelpGroup
 from walt_bayes.cli.data import MirrorOpt
 from walt_bayes.errors import DataError
-from walt_bayes.panel.build import build_global_panel, missingness, write_panel
 
-panel_app = typer.Typer(help="Build the global directed dyad-year panel.", no_args_is_help=True)
+panel_app = typer.Typer(
+    help="Build the global directed dyad-year panel.", no_args_is_help=True, cls=LightHelpGroup
+)
 
 
 def parse_years(text: str) -> tuple[int, int]:
@@ -55,6 +57,9 @@ def build(
     yr = parse_years(years)
     if out.suffix != ".parquet":
         raise DataError(f"--out {out}: the panel is written as Parquet; name it *.parquet")
+    # lazy: CLI start-up (walt_bayes.panel.build imports pandas and the panel verbs)
+    from walt_bayes.panel.build import build_global_panel, missingness, write_panel
+
     con = Console()
     t0 = time.perf_counter()
     with con.status("building panel") as status:

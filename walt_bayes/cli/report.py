@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from walt_bayes import api
 from walt_bayes.cli._common import console
 from walt_bayes.errors import WaltError
 
@@ -51,6 +50,9 @@ def report_command(
 ) -> None:
     """Render a self-contained HTML report from saved fits (nothing is refitted), or with
     --out FILE.ipynb the executed notebook."""
+    # lazy: CLI start-up (walt_bayes.api imports pandas and pandera, a second or more)
+    from walt_bayes import api
+
     params = {}
     if network_year is not None:
         params["network_year"] = network_year
@@ -85,5 +87,8 @@ def write_report(run_dirs: list[Path], out: Path | None) -> None:
         import walt_bayes.report.render  # noqa: F401
     except ImportError as err:
         raise WaltError("reports are not available in this installation") from err
+    # lazy: CLI start-up (walt_bayes.api imports pandas and pandera, a second or more)
+    from walt_bayes import api
+
     path = api.report(run_dirs, out, progress=True)
     console.print(f"report written to [bold]{path}[/]")

@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from walt_bayes import api
 from walt_bayes.atomic import atomic_path
 from walt_bayes.cli._common import console
 from walt_bayes.errors import WaltError
@@ -40,6 +39,9 @@ def simulate_command(
     """Simulate a panel with known truth: from the generative model with known parameters, or from a
     world the model did not generate (true directions of BAL-1, BW-1 and COND-1 in the truth file)."""
     setup_pytensor_cache()
+    # lazy: CLI start-up (walt_bayes.api imports pandas and pandera, a second or more)
+    from walt_bayes import api
+
     if out.suffix != ".parquet":
         raise WaltError(f"--out {out}: the simulated panel is written as .parquet")
     sim = api.simulate(world, states=states, years=years, seed=seed)

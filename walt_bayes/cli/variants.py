@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from walt_bayes import api
 from walt_bayes.cli._common import console
 
 
 def variants_command() -> None:
     """List the bundled theory variants (models/*.toml) with their blocks and terms."""
+    # lazy: CLI start-up (walt_bayes.api imports pandas and pandera, a second or more)
+    from walt_bayes import api
+
     # lazy: walt_bayes.spec imports PyMC (pymc_extras' Prior), seconds
     from walt_bayes.spec import list_variants
 

@@ -60,7 +60,7 @@ def structure_key(design: Design, spec: ModelSpec) -> str:
         "data_rates": {k: float(v) for k, v in (design.data_rates or {}).items()},
         "case_control": design.dispute_idx is not None,
         "year_centred": [bool(c) for c in design.year_centred] if design.year_centred is not None else [],
-        "threat_centred": [bool(c) for c in design.threat_centred],
+        "threat_centring": [float(a) for a in design.threat_centring],
         # Block 3's coefficients (its terms can be dropped by the data); its rows, triads and
         # dS_scale are kernel data, and delta_0's prior location is in data_rates.
         "duration": None if design.duration is None else {

@@ -22,6 +22,7 @@ from walt_bayes.fit.network_checks import fit_network_checks
 from walt_bayes.fit.pointwise import pointwise_groups
 from walt_bayes.model.build import build_model, can_fuse
 from walt_bayes.model.design import build_design
+from walt_bayes.panel.companions import Companions
 from walt_bayes.spec import ModelSpec
 
 #: Forward sampling and pointwise log-likelihood run a few thousand times at most:
@@ -81,6 +82,7 @@ def fit_model(
     cores: int | None = None,
     progressbar: bool = True,
     case_control: str | float | None = "auto",
+    companions: Companions | None = None,
 ) -> LoadedFit:
     """Build the design and model, sample, and collect every group a fit stores.
 
@@ -103,6 +105,9 @@ def fit_model(
         ``"auto"`` (default: only for panels with more than
         ``casecontrol.AUTO_MIN_ALLIANCE_ROWS`` alliance rows), ``"off"``, a rate or
         ``"R0,RD"``.  The sample is drawn from ``seed``.
+    companions : walt_bayes.panel.companions.Companions, optional
+        The tables that go with the panel (the dataset's ``companions``); ``None``: those
+        its ``attrs`` and columns name (:func:`walt_bayes.model.design.build_design`).
 
     Returns
     -------
@@ -115,7 +120,8 @@ def fit_model(
     settings = sampler_settings(spec, draws=draws, tune=tune, chains=chains, sampler=sampler, cores=cores)
     walls: dict[str, float] = {}
     t0 = time.perf_counter()
-    design = build_design(panel, spec, name=data_name, case_control=case_control, seed=seeds["case_control"])
+    design = build_design(panel, spec, name=data_name, case_control=case_control, seed=seeds["case_control"],
+                          companions=companions)
     model = build_model(design, spec)
     # NUTS samples the same posterior through the fused likelihood kernel (one pass for
     # value and gradient); the prior predictive draws (and, for a model pointwise_groups

@@ -112,6 +112,7 @@ def run_cell(task: dict) -> dict:
         chains=chains,
         cores=max(1, min(task["cores"], chains)),
         progressbar=False,
+        companions=dataset.companions,
     )
     idata = result.idata
     add_log_prior(idata, result.design, spec)

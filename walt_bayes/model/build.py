@@ -2,7 +2,7 @@
 
 Block 1 (latent threat): ``theta[j->i,t] = x[j->i,t] . beta[g(i)]`` with
 partial pooling ``beta[g] = mu_beta + offset[g]``, ``offset ~ ZeroSumNormal(tau_beta)``
-(centred or non-centred per source, ``Design.threat_centred``); the population means
+(partially non-centred per source, ``Design.threat_centring``); the population means
 are the named weights ``beta_power`` … ``beta_intent``.
 Threat is measured by dispute initiation: ``P(init21) = logistic(lambda_0 + theta)``.
 
@@ -187,13 +187,11 @@ def _threat_parameters(design: Design, spec: ModelSpec) -> dict:
         tau_beta = _vector(spec, "tau_beta", "source")
         # Zero-sum offsets: the named weights are exactly the mean over groups, which also
         # removes the mean/offset trade-off that slows mixing.  Each source's offsets are
-        # centred where the data pin a group's weight down (Design.threat_centred), else
-        # non-centred (standardised by tau_beta); one variable either way.
-        centred = np.asarray(design.threat_centred or [False] * len(design.sources), bool)
-        ones = pt.ones(len(design.sources))
-        scale = pt.where(centred, tau_beta, ones)
-        z = pm.ZeroSumNormal("z_beta", sigma=scale[:, None], dims=("source", "threat_group"))
-        offsets = pt.where(centred, ones, tau_beta)[:, None] * z
+        # partially non-centred with the weight a the data support (Design.threat_centring):
+        # z ~ ZeroSumNormal(tau**a), offset = tau**(1 - a) * z, the same prior for every a.
+        a = np.asarray(design.threat_centring or [0.0] * len(design.sources), float)
+        z = pm.ZeroSumNormal("z_beta", sigma=(tau_beta**a)[:, None], dims=("source", "threat_group"))
+        offsets = (tau_beta ** (1.0 - a))[:, None] * z
         beta = pm.Deterministic("beta", (mu_beta[:, None] + offsets).T, dims=("threat_group", "source"))
     else:
         beta = mu_beta[None, :]

@@ -38,10 +38,11 @@ from walt_bayes.model.joining import JoiningArrays, build_joining
 from walt_bayes.model.plugin import logistic_mle as logistic_mle
 from walt_bayes.model.plugin import plugin_tau
 from walt_bayes.model.threat_rows import MIN_POOLED_GROUPS as MIN_POOLED_GROUPS
-from walt_bayes.model.threat_rows import build_threat, threat_parameterisation
+from walt_bayes.model.threat_rows import build_threat, scale_prior_centre, threat_centring
 from walt_bayes.model.threat_rows import threat_features as threat_features
 from walt_bayes.model.triads import PERSISTENT_DISPUTES as PERSISTENT_DISPUTES
 from walt_bayes.model.triads import build_triads
+from walt_bayes.panel.companions import Companions, companions_for
 from walt_bayes.panel.datasets import check_panel as check_panel
 from walt_bayes.spec import ModelSpec
 
@@ -108,7 +109,8 @@ class Design:
     dyad_centred: np.ndarray | None = None  # (n_dyad,) bool
     dyad_means: np.ndarray | None = None  # (n_dyad, n_control + n_term)
     year_centred: np.ndarray | None = None  # per year: its intercept sampled centred (build._year_effects)
-    threat_centred: list[bool] = field(default_factory=list)  # per source: group weights centred
+    # Per source: how far its group weights are centred, 0 (non-centred) to 1 (threat_rows.threat_centring).
+    threat_centring: list[float] = field(default_factory=list)
     ally_onset: bool = False  # alliance rows are onset rows (dyads not allied the year before)
     duration: DurationArrays | None = None  # block 3: spell-years at risk (walt_bayes.model.duration)
     joining: JoiningArrays | None = None  # wartime joining, COND-5 (walt_bayes.model.joining)
@@ -325,7 +327,8 @@ class Design:
 
 
 def build_design(
-    panel: pd.DataFrame, spec: ModelSpec, name: str = "panel", case_control=None, seed: int = 0
+    panel: pd.DataFrame, spec: ModelSpec, name: str = "panel", case_control=None, seed: int = 0,
+    *, companions: Companions | None = None,
 ) -> Design:
     """Build the model design for ``spec`` from a directed dyad-year panel.
 
@@ -342,6 +345,11 @@ def build_design(
         ``"auto"``, ``"off"``, a rate or ``"R0,RD"``.  ``None`` (the default) is off.
     seed : int
         Integer seed of the case-control sample.
+    companions : walt_bayes.panel.companions.Companions, optional
+        The tables that go with the panel (episodes, COW wars, war joiners) for blocks 3
+        and 4, read by ``panel/`` when a block asks; a :class:`~walt_bayes.panel.datasets.Dataset`
+        carries them.  ``None``: those ``panel/`` names from the panel's own ``attrs`` and
+        columns (:func:`~walt_bayes.panel.companions.companions_for`).
 
     Returns
     -------
@@ -367,10 +375,12 @@ def build_design(
     if spec.threat is not None:
         threat_rows = build_threat(panel, spec, design)
     build_alliance(panel, spec, design, threat_rows, plan)
+    if companions is None:
+        companions = companions_for(whole_panel)
     if spec.duration is not None:
-        build_duration(whole_panel, spec, design, threat_panel=panel)
+        build_duration(whole_panel, spec, design, companions, threat_panel=panel)
     if spec.joining is not None:
-        build_joining(whole_panel, spec, design)
+        build_joining(whole_panel, spec, design, companions)
     if plan is not None:
         if design.has_threat:
             design.case_control["dispute"] = casecontrol.sample_disputes(design, plan)
@@ -381,6 +391,6 @@ def build_design(
         cc["effects"] = casecontrol.EFFECTS_NOTE
         design.notes.extend(casecontrol.describe(cc))
     design.set_dyad_parameterisation()
-    design.threat_centred = threat_parameterisation(design)
+    design.threat_centring = threat_centring(design, scale_prior_centre(spec.resolved_prior("tau_beta")))
     return design
 

@@ -73,7 +73,7 @@ def design_to_dataset(design: Design) -> xr.Dataset:
             "n_state_years": design.n_state_years,
             "case_control": design.case_control,
             "year_centred": [bool(c) for c in design.year_centred] if design.year_centred is not None else False,
-            "threat_centred": [bool(c) for c in design.threat_centred],
+            "threat_centring": [float(a) for a in design.threat_centring],
             "ally_onset": bool(design.ally_onset),
         }
     )
@@ -188,7 +188,9 @@ def design_from_dataset(cls: type[Design], ds: xr.Dataset) -> Design:
     d.duration = DurationArrays.from_dataset(ds)
     d.joining = JoiningArrays.from_dataset(ds)
     d.ally_onset = bool(meta.get("ally_onset", False))
-    d.threat_centred = [bool(c) for c in meta.get("threat_centred", [])]  # fits before it: non-centred
+    # Fits before partial centring stored a bool per source (centred or not); before that, nothing
+    # (non-centred).
+    d.threat_centring = [float(a) for a in meta.get("threat_centring", meta.get("threat_centred", []))]
     if "dyad_centred" in ds:
         d.dyad_centred = ds["dyad_centred"].values.astype(bool)
         d.dyad_means = ds["dyad_means"].values

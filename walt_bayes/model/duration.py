@@ -113,7 +113,8 @@ Modules
 This module builds the block (:func:`build_duration`) from the spells of
 :mod:`walt_bayes.model.spells` and the covariates of :mod:`walt_bayes.model.duration_covariates`
 into :class:`~walt_bayes.model.duration_arrays.DurationArrays`; :mod:`walt_bayes.model.hazard`
-adds it to the PyMC model.
+adds it to the PyMC model.  The episodes and COW wars come from the panel's
+:class:`~walt_bayes.panel.companions.Companions` (``panel/`` reads them): this module reads no file.
 """
 
 from __future__ import annotations
@@ -141,11 +142,11 @@ from walt_bayes.model.hazard import duration_parameters as duration_parameters
 from walt_bayes.model.plugin import plugin_tau
 from walt_bayes.model.spells import alliance_spells, outcome_column
 from walt_bayes.model.triads import relevant_pairs
-from walt_bayes.panel.companions import cow_wars, episodes_for
 from walt_bayes.spec import DURATION_COMPANIONS, ModelSpec
 
 if TYPE_CHECKING:
     from walt_bayes.model.design import Design
+    from walt_bayes.panel.companions import Companions
 
 # Old names of helpers that moved to the module of their job (the tests import them from here).
 _war_won_cow = war_won_cow
@@ -172,7 +173,8 @@ def block2_models_continuation(spec: ModelSpec) -> bool:
 
 
 def build_duration(
-    panel: pd.DataFrame, spec: ModelSpec, design: Design, threat_panel: pd.DataFrame | None = None
+    panel: pd.DataFrame, spec: ModelSpec, design: Design, companions: Companions,
+    threat_panel: pd.DataFrame | None = None,
 ) -> None:
     """Add the duration block's arrays to ``design`` (``design.duration``).
 
@@ -181,14 +183,15 @@ def build_duration(
     panel : pandas.DataFrame
         The whole directed dyad-year panel (before any politically-relevant
         restriction of case-control sampling: spells are consecutive allied years of
-        a dyad, and dropping a dyad's non-relevant years would cut them).  The
-        embedded panel's episodes (wartime, enemy defeated, true start years) are
-        read from its data folder (``panel.attrs["data_dir"]``, the bundled data by
-        default); a global COW panel (one with the ``war`` column) reads ``cow_war_inter``.
+        a dyad, and dropping a dyad's non-relevant years would cut them).
     spec : ModelSpec
         With a ``[duration]`` table.
     design : Design
         The design of blocks 1 and 2, already built.
+    companions : walt_bayes.panel.companions.Companions
+        The tables that go with ``panel``, read by ``panel/`` when asked for: the embedded
+        episodes (wartime, enemy defeated, true start years) or, for a global COW panel,
+        the COW war-years (``cow_war_inter``).
     threat_panel : pandas.DataFrame, optional
         The panel blocks 1 and 2 were built from (the relevant dyads under case
         control); its relevant pairs define the shared-threat triads, as in block 2.
@@ -208,12 +211,12 @@ def build_duration(
         return
     # Notes gathered here go after the block's summary line; _unavailable notes go at once.
     notes: list[str] = []
-    episodes, ep_reason = _matching_episodes(panel, spells)
+    episodes, ep_reason = _matching_episodes(companions, spells)
     spells = _spells_at_risk(spells, episodes, notes)
     if spells.empty:
         _unavailable(design, dspec, "block", "no spell-year has an observed next year")
         return
-    columns = _indicator_columns(spells, panel, episodes, ep_reason, design, dspec, notes)
+    columns = _indicator_columns(spells, panel, companions, episodes, ep_reason, design, dspec, notes)
     ok = np.ones(len(spells), dtype=bool)
     for col in columns.values():
         ok &= ~np.isnan(col)
@@ -233,9 +236,9 @@ def build_duration(
     _record(design, spec, arrays, spells.loc[ok], notes)
 
 
-def _matching_episodes(panel: pd.DataFrame, spells: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
-    """The embedded episodes behind ``panel`` if they cover every allied spell-year, or (None, reason)."""
-    episodes, reason = episodes_for(panel)
+def _matching_episodes(companions: Companions, spells: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
+    """The embedded episodes behind the panel if they cover every allied spell-year, or (None, reason)."""
+    episodes, reason = companions.episodes()
     if episodes is not None:
         inside = pd.Index(dyad_year_key(episodes["lo"], episodes["hi"], episodes["year"]))
         if not pd.Index(dyad_year_key(spells["lo"], spells["hi"], spells["year"])).isin(inside).all():
@@ -265,14 +268,14 @@ def _spells_at_risk(spells: pd.DataFrame, episodes: pd.DataFrame | None, notes: 
 
 
 def _indicator_columns(
-    spells: pd.DataFrame, panel: pd.DataFrame, episodes: pd.DataFrame | None, ep_reason: str,
-    design: Design, dspec, notes: list[str],
+    spells: pd.DataFrame, panel: pd.DataFrame, companions: Companions, episodes: pd.DataFrame | None,
+    ep_reason: str, design: Design, dspec, notes: list[str],
 ) -> dict[str, np.ndarray]:
     """The 0/1 (NaN: unknown) columns of the spec's terms that the data allow, in the spec's order."""
     columns: dict[str, np.ndarray] = {}
     for term in dspec.terms:
         if term == "war_won":
-            war_won = _war_won(spells, panel, episodes, ep_reason, design, dspec, notes)
+            war_won = _war_won(spells, panel, companions, episodes, ep_reason, design, dspec, notes)
             if war_won is not None:
                 columns["war_won"] = war_won
         elif term == "leninist":
@@ -292,14 +295,14 @@ def _indicator_columns(
 
 
 def _war_won(
-    spells: pd.DataFrame, panel: pd.DataFrame, episodes: pd.DataFrame | None, ep_reason: str,
-    design: Design, dspec, notes: list[str],
+    spells: pd.DataFrame, panel: pd.DataFrame, companions: Companions, episodes: pd.DataFrame | None,
+    ep_reason: str, design: Design, dspec, notes: list[str],
 ) -> np.ndarray | None:
     """``war_won`` from the embedded episodes, else from COW wars, else None (the term is unavailable)."""
     if episodes is not None:
         notes.append("war_won from episodes.csv (wartime episodes, enemy_defeated_year)")
         return war_won_embedded(spells, episodes)
-    wars, reason = cow_wars(panel)
+    wars, reason = companions.cow_wars()
     if wars is not None:
         notes.append("war_won from COW inter-state wars (common enemy in the spell's first year, both "
                      "coded winners)")

@@ -75,7 +75,7 @@ def war_won_cow(spells: pd.DataFrame, wars: pd.DataFrame, panel: pd.DataFrame) -
     spells : pandas.DataFrame
         Spell-years (``spell, lo, hi, start, year``).
     wars : pandas.DataFrame
-        What :func:`walt_bayes.panel.companions.cow_wars` returned.
+        What :meth:`walt_bayes.panel.companions.Companions.cow_wars` returned.
     panel : pandas.DataFrame
         The global panel; its ``war`` column says where the war data reach.
 

@@ -29,6 +29,9 @@ Data
   (outcome 2); wars with neither are left out, as are joiners whose outcome is
   not 1 or 2 (e.g. 8 = changed sides).
 
+Either table comes from the panel's :class:`~walt_bayes.panel.companions.Companions`
+(``panel/`` reads it when the block asks); this module reads no file.
+
 The block shares no data with the other blocks; it is part of the one joint
 posterior only.
 
@@ -52,6 +55,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -59,8 +63,10 @@ import pymc as pm
 import xarray as xr
 
 from walt_bayes.errors import ModelError
-from walt_bayes.panel.war_joining import joiners_for_panel
 from walt_bayes.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from walt_bayes.panel.companions import Companions
 
 
 @dataclass
@@ -119,12 +125,13 @@ class JoiningArrays:
 # =============================================================================
 
 
-def build_joining(panel: pd.DataFrame, spec: ModelSpec, design) -> None:
+def build_joining(panel: pd.DataFrame, spec: ModelSpec, design, companions: Companions) -> None:
     """Add the wartime-joining arrays to ``design`` (``design.joining``).
 
     Joiners are those of wars in the embedded ``war_joining.csv`` (panel from the
     embedded data) or derived from ``cow_war_inter`` (global panel: joiners whose
-    state is in the panel and whose entry year lies in the panel's years).
+    state is in the panel and whose entry year lies in the panel's years), as
+    ``companions.joiners()`` (:mod:`walt_bayes.panel.companions`) reads them.
 
     Raises
     ------
@@ -134,7 +141,7 @@ def build_joining(panel: pd.DataFrame, spec: ModelSpec, design) -> None:
         No joining data or no decided joiner, and ``[joining] drop_unavailable`` is false.
     """
     jspec = spec.joining
-    table, meta, reason = joiners_for_panel(panel)
+    table, meta, reason = companions.joiners()
     if table is not None:
         n_all = len(table)
         table = table.loc[table["side_won"].notna()]

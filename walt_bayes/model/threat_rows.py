@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from scipy.special import expit
 
 from walt_bayes.errors import ModelError
@@ -26,19 +27,10 @@ if TYPE_CHECKING:
 #: seed 1 and, with the prior scales doubled, 48 at the largest tau_beta[intent]; with one set of
 #: weights, 0 (seed 1: R-hat 1.007, bulk / tail ESS 1112 / 1421).
 MIN_POOLED_GROUPS = 4
-#: A source's group weights are sampled centred when the data pin each group's weight down
-#: (median standard error over groups below this) and the groups' own estimates spread more than
-#: that noise allows (:func:`threat_parameterisation`); else non-centred.  Measured (ESS of
-#: tau_beta): global panel, standard errors 0.03-0.08 for every source: all non-centred, seed 3 had
-#: 1 divergence at the largest tau_beta[intent]; all centred, 6 (seed 3) and 227 (seed 20260101) at
-#: the smallest tau_beta[power], whose regions differ by less than their noise, and bulk ESS 5659 /
-#: 3767 / 2625 for proximity / offense / intent against ~2300 / 2400 / 1600-2000; power
-#: non-centred and the others centred, seed 3: 0 divergences.  Embedded data, standard errors
-#: 0.19 (intent) and 0.40-0.53: centring every source made tau_beta[power] a funnel (`full` on
-#: `ally_formal`, 108 divergences); centring intent alone mixed that fit's tau_beta[intent] better
-#: (bulk ESS 3621 against 650) but left 2 divergences at the smallest tau_beta[intent] (`full`,
-#: seed 2), as intent's regions differ by less than its standard error (moments: tau 0.12).
-CENTRED_WEIGHT_SE = 0.3
+#: Decimals kept of each source's centring weight (:func:`threat_centring`): the weight is
+#: sampler geometry, so two machines whose maximum-likelihood fits differ in the last bits
+#: must still build (and compile) the same model.
+CENTRING_DECIMALS = 2
 
 
 def threat_features(panel: pd.DataFrame) -> pd.DataFrame:
@@ -202,18 +194,38 @@ def threat_weight_se(design: Design, every_row: bool = False) -> np.ndarray:
     return se
 
 
-def threat_parameterisation(design: Design) -> list[bool]:
-    """Per source: are the groups' threat weights sampled centred (True) or non-centred?
+def threat_centring(design: Design, tau_cap: float | None = None) -> list[float]:
+    """Per source: how far the groups' threat weights are centred, a weight ``a`` in [0, 1].
 
-    Centred where the likelihood dominates the pooling prior: each group's weight is pinned
-    down by its data (median standard error, :func:`threat_weight_se`, below
-    :data:`CENTRED_WEIGHT_SE`) and the method-of-moments estimate of tau_beta from the groups'
-    separate maximum-likelihood weights exceeds that standard error.  Where the groups differ
-    by little more than their noise, tau_beta's posterior reaches down to zero, where centred
-    weights form a funnel.  Decided on every threat row, not the case-control
-    sample: the sample is drawn with the fit's seed, and on the global panel the ratio of spread
-    to noise for power went from 0.2 to 1.3 between samples (0.5 on every row), so the choice
-    flipped with the seed.  Sampler geometry only: either way it is the same model.
+    The weights are sampled partially non-centred (Papaspiliopoulos, Roberts & Sköld 2007):
+    ``z ~ ZeroSumNormal(tau_beta**a)``, ``offset = tau_beta**(1 - a) * z`` -- centred at
+    ``a = 1``, non-centred at ``a = 0``, the same prior ``offset ~ ZeroSumNormal(tau_beta)``
+    for every ``a``.  For a normal hierarchy the posterior is closest to independent at
+    ``a = tau² / (tau² + se²)``: the share of a group's estimate that is signal.  ``se²`` is
+    the groups' mean squared standard error (:func:`threat_weight_se`); ``tau²`` the
+    method-of-moments estimate from the groups' separate maximum-likelihood weights (their
+    variance less ``se²``, floored at 0), capped at ``tau_cap`` (the centre of tau_beta's prior
+    on the log scale, :func:`scale_prior_centre`: 0.26 for HalfNormal(0.5)).  With six groups,
+    and without the joint model's source intercepts, the separate estimates overstate tau
+    (embedded data, offense: moments 1.02, posterior median 0.35; proximity 0.91 and 0.25), and
+    too centred a weight puts a funnel at the small-tau end: uncapped (offense 0.77), seed 3 had
+    153 divergences at the smallest tau_beta[offense]; capped at the prior median (0.34;
+    proximity 0.42), seed 1 had 1 at the smallest tau_beta[proximity]; capped at 0.25, none.
+
+    Why not all or nothing (measured, ``balance_of_threat``): a source whose groups differ by
+    about their noise has tau_beta's posterior reaching from ~0, where centred weights form a
+    funnel, to values where the data pin the weights down and non-centred ones form the
+    inverted funnel.  Global panel (standard errors 0.03-0.08): every source non-centred, seed
+    3 had 1 divergence at the largest tau_beta[intent]; every source centred, 6 (seed 3) and
+    227 (seed 20260101) at the smallest tau_beta[power].  Embedded data (standard errors
+    0.19-0.53): centring every source made tau_beta[power] a funnel (`full` on `ally_formal`,
+    108 divergences); every source non-centred, seed 3 had 1 divergence at the largest
+    tau_beta[offense] and took 60 leapfrog steps per draw (partially non-centred: 33-42).
+
+    Decided on every threat row, not the case-control sample: the sample is drawn with the
+    fit's seed, and on the global panel the ratio of spread to noise for power went from 0.2
+    to 1.3 between samples (0.5 on every row).  Sampler geometry only: it is the same model
+    for every weight.
     """
     if not design.has_threat or len(design.threat_groups) < 2:
         return []
@@ -221,9 +233,38 @@ def threat_parameterisation(design: Design) -> list[bool]:
     X, y, group, offset = _dispute_rows(design, every_row=True)
     separate = np.array([logistic_mle(X[group == g], y[group == g], offset=offset[group == g])[1:]
                          for g in range(len(design.threat_groups))])
-    spread = separate.var(axis=0, ddof=1)
     noise = np.mean(se**2, axis=0)
-    # tau_beta² ≈ spread − noise (method of moments); centred where that tau exceeds the weights'
-    # own standard error, the classic condition for a centred hierarchy: spread > 2 × noise.
-    return [bool(s < CENTRED_WEIGHT_SE and v > 2.0 * n)
-            for s, v, n in zip(np.median(se, axis=0), spread, noise, strict=True)]
+    signal = np.maximum(separate.var(axis=0, ddof=1) - noise, 0.0)
+    if tau_cap is not None:
+        signal = np.minimum(signal, tau_cap**2)
+    return [round(float(s / (s + n)), CENTRING_DECIMALS) for s, n in zip(signal, noise, strict=True)]
+
+
+def scale_prior_centre(prior: dict) -> float | None:
+    """Geometric mean ``exp(E[log tau])`` of a scale prior (``ModelSpec.resolved_prior``).
+
+    The centre of the prior on the log scale, where the sampler moves a scale and where
+    its funnels live.  None for a family without a closed form here.
+
+    Parameters
+    ----------
+    prior : dict
+        ``{"distribution": name, **parameters}``, PyMC's parameterisation.
+
+    Returns
+    -------
+    float or None
+        ``exp(E[log tau])`` under the prior.
+    """
+    family = prior["distribution"]
+    # E[log |X|] for X ~ Normal(0, 1) is -(gamma + log 2) / 2; for a Student-t with nu degrees of
+    # freedom (digamma(1/2) - digamma(nu/2) + log nu) / 2; for Exponential(lam) -gamma - log lam.
+    if family == "HalfNormal":
+        return float(prior.get("sigma", 1.0) * np.exp(-(np.euler_gamma + np.log(2.0)) / 2))
+    if family == "HalfStudentT":
+        nu = float(prior["nu"])
+        log_t = (special.digamma(0.5) - special.digamma(nu / 2) + np.log(nu)) / 2
+        return float(prior.get("sigma", 1.0) * np.exp(log_t))
+    if family == "Exponential":
+        return float(np.exp(-np.euler_gamma) / prior["lam"])
+    return None

@@ -52,6 +52,7 @@ from walt_bayes import __version__
 from walt_bayes.atomic import atomic_path
 from walt_bayes.errors import DataError
 from walt_bayes.panel import columns, verbs
+from walt_bayes.panel.portable_math import apply
 from walt_bayes.panel.verb_tools import (
     UNIT_DIRECTED,
     Sources,
@@ -104,8 +105,9 @@ def offense_by_state_year(nmc: pd.DataFrame) -> pd.Series:
         comp = pd.DataFrame(
             {
                 "year": year,
-                "a": np.log1p(milex),
-                "b": np.log((milper + 1.0) / (tpop + 1.0)),
+                # portable_math's logs: the same bits on every CPU (not NumPy's AVX-512 loops)
+                "a": apply("log1p", milex),
+                "b": apply("log", (milper + 1.0) / (tpop + 1.0)),
             }
         )
     g = comp.groupby("year")
@@ -156,7 +158,7 @@ def derive_contract(df: pd.DataFrame, *, sources: Sources = None) -> pd.DataFram
     for side in ("1", "2"):
         cinc = _float(df[f"cinc{side}"])
         with np.errstate(divide="ignore", invalid="ignore"):
-            new[f"power{side}"] = np.where(cinc > 0, np.log(cinc), np.nan)
+            new[f"power{side}"] = np.where(cinc > 0, apply("log", cinc), np.nan)
     nmc = sources["cow_nmc"] if sources and "cow_nmc" in sources else read_source("cow_nmc")
     off = offense_by_state_year(nmc)
     okeys, ovals = off.index.to_numpy(), off.to_numpy()
@@ -166,7 +168,7 @@ def derive_contract(df: pd.DataFrame, *, sources: Sources = None) -> pd.DataFram
     new["contiguous"] = _binary(np.where(np.isnan(ct), np.nan, (ct >= 1) & (ct <= 5)))
     cap = _float(df["capdist"])
     with np.errstate(divide="ignore", invalid="ignore"):
-        new["log_capdist"] = np.where(cap > 0, np.log(cap), np.nan)
+        new["log_capdist"] = np.where(cap > 0, apply("log", cap), np.nan)
 
     poly = {s: _float(df[f"polyarchy{s}"]) for s in ("1", "2")}
     pol = {s: (_float(df[f"polity{s}"]) + 10.0) / 20.0 for s in ("1", "2")}

@@ -22,6 +22,7 @@ import pandas as pd
 
 from walt_bayes.errors import DataError, describe_rows
 from walt_bayes.panel import columns, named
+from walt_bayes.panel.companions import Companions, companions_for
 from walt_bayes.panel.embedded import FILES, load_middle_east
 from walt_bayes.panel.hashing import panel_sha256
 
@@ -37,11 +38,21 @@ UNIT_COLUMNS = ("ideo_sim", "democracy1", "democracy2")
 
 @dataclass
 class Dataset:
-    """A panel with the name and content hash a fit records."""
+    """A panel with the name and content hash a fit records, and the tables that go with it.
+
+    ``companions`` (:class:`~walt_bayes.panel.companions.Companions`: the embedded episodes,
+    COW wars, war joiners, each read when the model asks) defaults to those the panel's
+    ``attrs`` and columns name (:func:`~walt_bayes.panel.companions.companions_for`).
+    """
 
     name: str
     panel: pd.DataFrame
     sha256: str
+    companions: Companions | None = None
+
+    def __post_init__(self) -> None:
+        if self.companions is None:
+            self.companions = companions_for(self.panel)
 
 
 def read_panel_file(path: Path) -> pd.DataFrame:

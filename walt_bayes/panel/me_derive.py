@@ -25,6 +25,7 @@ from walt_bayes.panel.me_codebook import (
     PANEL_OPTIONAL,
     MiddleEastTables,
 )
+from walt_bayes.panel.portable_math import apply
 
 #: Mean Earth radius (IUGG), the codebook's haversine distance.  The global COW panel
 #: uses peacesciencer's sphere instead (:func:`walt_bayes.panel.verbs.great_circle_km`):
@@ -95,11 +96,18 @@ def _count(
 
 
 def _haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance in km (haversine on :data:`_EARTH_RADIUS_KM`)."""
+    """Great-circle distance in km (haversine on :data:`_EARTH_RADIUS_KM`).
+
+    The sines, cosines and arcsine are :func:`~walt_bayes.panel.portable_math.apply`'s,
+    the same bits on every CPU (NumPy's AVX-512 loops differ in the last bit).
+    """
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi, dlmb = p2 - p1, np.radians(lon2) - np.radians(lon1)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * _EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
+    a = (
+        apply("sin", dphi / 2) ** 2
+        + apply("cos", p1) * apply("cos", p2) * apply("sin", dlmb / 2) ** 2
+    )
+    return 2 * _EARTH_RADIUS_KM * apply("arcsin", np.sqrt(a))
 
 
 def member_pairs(members: Sequence[int]) -> Iterator[tuple[int, int]]:
@@ -171,9 +179,10 @@ def _identity_and_power(d: pd.DataFrame) -> pd.DataFrame:
             "year": d["year"].astype("int64"),
             "region1": d["subregion1"].astype(str),
             "region2": d["subregion2"].astype(str),
-            # Coded share of world capability in percent -> log of the fraction (CINC scale).
-            "power1": np.log(d["power1"].to_numpy(dtype=np.float64) / 100.0),
-            "power2": np.log(d["power2"].to_numpy(dtype=np.float64) / 100.0),
+            # Coded share of world capability in percent -> log of the fraction (CINC scale);
+            # the log is portable_math's, the same bits on every CPU.
+            "power1": apply("log", d["power1"].to_numpy(dtype=np.float64) / 100.0),
+            "power2": apply("log", d["power2"].to_numpy(dtype=np.float64) / 100.0),
             "major1": d["major1"].astype("int64"),
             "major2": d["major2"].astype("int64"),
             "offense1": d["offense1"].astype("float64"),
@@ -193,7 +202,7 @@ def _geography(d: pd.DataFrame, contiguity: pd.DataFrame) -> dict[str, np.ndarra
         d["cap_lat2"].to_numpy(np.float64),
         d["cap_lon2"].to_numpy(np.float64),
     )
-    return {"contiguous": _flag(d, contig, _PAIR), "log_capdist": np.log(km)}
+    return {"contiguous": _flag(d, contig, _PAIR), "log_capdist": apply("log", km)}
 
 
 def _neighbour2(panel: pd.DataFrame) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from walt_bayes.panel.portable_math import apply
 from walt_bayes.panel.verb_tools import (
     Sources,
     check_frame,
@@ -134,6 +135,7 @@ def add_trade(df: pd.DataFrame, *, sources: Sources = None) -> pd.DataFrame:
     )
     total1 = take(state_key(c1, yr), tot.index.to_numpy(), tot.to_numpy())
     with np.errstate(divide="ignore", invalid="ignore"):
-        dep = np.where(total1 > 0, np.log1p(1000.0 * imports1 / total1), np.nan)
+        # portable_math's log1p: the same bits on every CPU (not NumPy's AVX-512 loop)
+        dep = np.where(total1 > 0, apply("log1p", 1000.0 * imports1 / total1), np.nan)
     new = {"imports1": imports1, "imports2": imports2, "trade_dep": dep}
     return finish(df, new, ["cow_trade_ndy"])

@@ -4,8 +4,8 @@
   CODEBOOK.md), validated by :func:`load_war_joining`.
 - Global COW panel: :func:`joiners_from_cow` derives joiners from ``cow_war_inter``.
 
-The model's block (:mod:`walt_bayes.model.joining`) gets its table from
-:func:`joiners_for_panel` and reads no file itself.
+:meth:`walt_bayes.panel.companions.Companions.joiners` picks the table that goes with a panel;
+the model's block (:mod:`walt_bayes.model.joining`) is given it and reads no file itself.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
-from walt_bayes.errors import WaltError
 from walt_bayes.panel.embedded import _load_state_years, _load_states, resolve_data_dir
 from walt_bayes.panel.me_checks import binary_column as _binary
 from walt_bayes.panel.me_checks import int_column as _int
@@ -30,7 +29,6 @@ from walt_bayes.panel.me_checks import years_check as _years
 from walt_bayes.panel.me_codebook import FIRST_YEAR, LAST_YEAR
 from walt_bayes.panel.me_codebook import SLUG as _SLUG
 from walt_bayes.panel.me_schemas import Membership as _Membership
-from walt_bayes.sources.read import read_source
 
 FILE = "war_joining.csv"
 COLUMNS = (
@@ -126,7 +124,8 @@ def load_war_joining(data_dir: str | Path | None = None) -> pd.DataFrame:
     return _validate(df, _schema(states, members), FILE)
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (a fit records the joiners' file by it)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -180,26 +179,3 @@ def joiners_from_cow(wars: pd.DataFrame) -> pd.DataFrame:
                 "source_note": f"cow_war_inter warnum {int(warnum)} (year-level entry)",
             })
     return pd.DataFrame(rows, columns=list(COLUMNS))
-
-
-def joiners_for_panel(panel: pd.DataFrame) -> tuple[pd.DataFrame | None, dict, str]:
-    """The war joiners that go with ``panel``: (table, provenance, reason when there is none).
-
-    The embedded data's ``war_joining.csv`` for the embedded panel, joiners derived from
-    ``cow_war_inter`` for a global COW panel (one with the ``war`` column), else none.
-    """
-    data_dir = panel.attrs.get("data_dir")
-    if data_dir is not None or panel.attrs.get("name") == "middle-east":
-        path = resolve_data_dir(data_dir) / FILE
-        if not path.is_file():
-            return None, {}, f"no {FILE} in {path.parent}"
-        table = load_war_joining(data_dir)
-        return table, {"source": FILE, "sha256": _file_sha256(path)}, ""
-    if "war" in panel.columns:
-        try:
-            wars = read_source("cow_war_inter")
-        except WaltError as err:
-            return None, {}, f"cow_war_inter cannot be read ({err})"
-        return joiners_from_cow(wars), {"source": "cow_war_inter (year-level entry)"}, ""
-    return None, {}, (f"no war-joining data for this panel (the embedded data's {FILE} or, for a global COW "
-                      "panel, cow_war_inter)")
